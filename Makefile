@@ -24,7 +24,7 @@ sanity: env
 	./tools/ansible-test.sh sanity --requirements --color no
 
 units: env
-	./tools/ansible-test.sh units --requirements --color no
+	./tools/ansible-test.sh units --venv --requirements --color no
 
 pytest: env
 	$(PY) -m pytest -q -p no:cacheprovider tests/simulator tests/abi
