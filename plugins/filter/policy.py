@@ -1,0 +1,65 @@
+# Copyright: coco.tdisp contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Filters of the TDISP acceptance policy engine; documented in the policy_*.yml files beside this one."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
+
+from ansible_collections.coco.tdisp.plugins.plugin_utils import _policy
+
+_display = Display()
+
+
+def _call(name: str, func: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.Any) -> t.Any:
+    try:
+        return func(*args, **kwargs)
+    except _policy.PolicyError as err:
+        count = len(err.errors)
+        raise AnsibleFilterError('coco.tdisp.%s: %d problem%s:\n%s' % (name, count, '' if count == 1 else 's', err)) from None
+
+
+def policy_validate(policy: t.Any, manifests: t.Any = None) -> dict[str, t.Any]:
+    """The normalised policy; fails listing every problem; shows warnings."""
+    validated = _call('policy_validate', _policy.validate, policy, manifests)
+    for warning in validated.warnings:
+        _display.warning(warning)
+    return validated.as_dict()
+
+
+def policy_plan(devices: t.Any, policy: t.Any, verdicts: t.Any = None, manifests: t.Any = None, now: t.Any = None) -> dict[str, t.Any]:
+    """One attributed decision per device, and a summary."""
+    return _call('policy_plan', _policy.plan, devices, policy, verdicts, manifests, now)
+
+
+def policy_expected(devices: t.Any, policy: t.Any) -> list[dict[str, t.Any]]:
+    """Inventory completeness findings."""
+    return _call('policy_expected', _policy.check_expected, devices, policy)
+
+
+def policy_audit(devices: t.Any, policy: t.Any, verdicts: t.Any = None, manifests: t.Any = None, ledger: t.Any = None,
+                 now: t.Any = None) -> dict[str, t.Any]:
+    """Compliance findings per device, drift classified, exemptions applied."""
+    return _call('policy_audit', _policy.audit, devices, policy, verdicts, manifests, now, ledger)
+
+
+def policy_preflight(devices: t.Any, plan: t.Any, critical: t.Any = None) -> list[dict[str, t.Any]]:
+    """Decisions that would lock the operator out."""
+    return _call('policy_preflight', _policy.preflight, devices, plan, critical)
+
+
+class FilterModule:
+    """coco.tdisp policy filters."""
+
+    def filters(self) -> dict[str, t.Callable[..., t.Any]]:
+        return {
+            'policy_validate': policy_validate,
+            'policy_plan': policy_plan,
+            'policy_expected': policy_expected,
+            'policy_audit': policy_audit,
+            'policy_preflight': policy_preflight,
+        }
