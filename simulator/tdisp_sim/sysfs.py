@@ -1,17 +1,23 @@
 """The sysfs tree of each simulated host: paths -> the kernel model's show/store handlers.
 
-Layout (relative to a host's sysfs root; see docs/internals.md and kernel-abi.md §1):
+Layout (relative to a host's sysfs root; see docs/simulator.md and kernel-abi.md §1):
 
     class/tsm/tsmN                     -> ../../devices/virtual/tsm/tsmN
-    devices/virtual/tsm/tsmN/{pci_mode,uevent}
-    devices/pciDDDD:BB/<BDF>/...       device attributes, tsm/ group, driver link
-    bus/pci/devices/<BDF>              -> ../../../devices/pciDDDD:BB/<BDF>
-    bus/pci/drivers/<drv>/{bind,unbind,uevent,<BDF>,module}
+    devices/virtual/tsm/tsmN/{pci_mode,uevent}, device -> faux dev, pciDDDD:00 -> host bridge
+    devices/pciDDDD:00/                host bridge: available_secure_streams, streamH.R.E links
+    devices/pciDDDD:00/<RP>/<BDF>/...  an endpoint behind its root port (bus 00: no root port)
+    devices/faux/<name>/...            samples/devsec faux devices (tsm_bind, certs, ...)
+    bus/pci/devices/<BDF>              -> ../../../devices/pciDDDD:00/<RP>/<BDF>
+    bus/pci/drivers/<drv>/{bind,unbind,uevent,<BDF>,module}, bus/pci/drivers_probe
+    bus/faux/devices/<name>            -> ../../../devices/faux/<name>
     module/<drv>/parameters/trust      (trust ABI "module_param" only)
+    module/module/parameters/modules_autoprobe   (hosts with the v2 autoprobe knob)
 
 Attribute files behave like kernfs: mode 0644 (RW), 0444 (RO) or 0200 (WO); opening a
 write-only file for reading, or a read-only one for writing, is EACCES; a read returns the
-whole value; each write(2) is one store() call; st_size is 4096.
+whole value; each write(2) is one store() call of at most PAGE_SIZE bytes (a zero-length write
+never reaches store()); st_size is 4096. Binary attributes (the sample's certs/transcript) are
+read and written at an offset and report their own size.
 
 No FUSE here: unit tests drive ``SysfsView`` directly, and ``fuse.py`` adapts it.
 """
@@ -24,18 +30,19 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
 from . import kernel as k
-from .kernel import Device, Driver, Fleet, Host, err
+from .kernel import Device, Driver, Fleet, Host, err, host_bridge_of
 
 RW, RO, WO = 0o644, 0o444, 0o200
 ATTR_SIZE = 4096
+UEVENT_ACTIONS = ("add", "remove", "change", "move", "online", "offline", "bind", "unbind")
 
 
-@dataclass
+@dataclass(slots=True)
 class Dir:
     entries: Callable[[], list]
 
 
-@dataclass
+@dataclass(slots=True)
 class File:
     mode: int
     show: Optional[Callable[[], str]] = None
@@ -43,9 +50,21 @@ class File:
     # the host whose fault tables apply, and the canonical path
     host: Optional[Host] = None
     path: str = ""
+    # binary attributes: read the whole blob / write at an offset (returns bytes written)
+    read_bin: Optional[Callable[[], bytes]] = None
+    write_bin: Optional[Callable[[bytes, int], int]] = None
+    size: int = ATTR_SIZE
+
+    @property
+    def readable(self) -> bool:
+        return self.show is not None or self.read_bin is not None
+
+    @property
+    def writable(self) -> bool:
+        return self.store is not None or self.write_bin is not None
 
 
-@dataclass
+@dataclass(slots=True)
 class Link:
     target: str
 
@@ -54,34 +73,88 @@ Node = Union[Dir, File, Link]
 
 
 def pci_dir(bdf: str) -> str:
-    """The (flattened) parent directory of a device under devices/: pciDDDD:BB."""
-    dom, bus, _ = bdf.split(":", 2)
-    return "pci%s:%s" % (dom, bus)
+    """The host bridge directory of a device under devices/: pciDDDD:00."""
+    return host_bridge_of(bdf)
+
+
+def dev_path(d: Device) -> str:
+    """The canonical directory of a device: devices/pciDDDD:00[/<root port>]/<BDF>."""
+    if d.rp is not None:
+        return "devices/%s/%s/%s" % (host_bridge_of(d.bdf), d.rp, d.bdf)
+    return "devices/%s/%s" % (host_bridge_of(d.bdf), d.bdf)
+
+
+def _up(path: str) -> str:
+    """The relative prefix that climbs from directory ``path`` to the sysfs root."""
+    return "../" * (path.count("/") + 1)
 
 
 def _bdf_of(canon: str) -> Optional[str]:
-    """The device a canonical path belongs to (devices/pciX/<BDF>/...), if any."""
+    """The device a canonical path belongs to (the deepest PCI name in devices/pci...)."""
     parts = canon.split("/")
-    if len(parts) >= 3 and parts[0] == "devices" and parts[1].startswith("pci"):
-        return parts[2]
-    return None
+    if len(parts) < 3 or parts[0] != "devices" or not parts[1].startswith("pci"):
+        return None
+    bdf = None
+    for p in parts[2:]:
+        if k.valid_bdf(p):
+            bdf = p
+        else:
+            break
+    return bdf
 
 
 def _line(v: Optional[str]) -> str:
     return ("" if v is None else v) + "\n"
 
 
-class SysfsView:
-    """Path-level access to every host of a fleet. All methods take the fleet lock."""
+def _store_uevent(buf: str) -> None:
+    """kobject_synth_uevent(): the first word must be a known action."""
+    word = k.c_string(buf).split(None, 1)
+    if not word or word[0] not in UEVENT_ACTIONS:
+        raise err(errno.EINVAL, "uevent: unknown action %r" % buf)
 
-    def __init__(self, fleet: Fleet) -> None:
+
+class SysfsView:
+    """Path-level access to every host of a fleet. All methods take the fleet lock.
+
+    ``cache=True`` remembers resolved paths until the next event of that host (or a fleet-wide
+    event) is recorded. Every change the kernel model makes is recorded, so this is exact as long
+    as nobody changes the model's objects behind its back (tests that poke at ``Device`` fields
+    directly should use the default, uncached view). The FUSE adapter uses the cache."""
+
+    CACHE_MAX = 50000
+
+    def __init__(self, fleet: Fleet, cache: bool = False) -> None:
         self.fleet = fleet
+        self.cache: Optional[dict] = {} if cache else None
 
     # -- public operations ------------------------------------------------------------------------
     def lookup(self, host: str, path: str, follow: bool = True) -> tuple[str, Node]:
         """Resolve ``path`` (relative to the host's sysfs root). Intermediate symlinks are always
         followed; the last component is followed only when ``follow``. Returns the canonical
         path and the node. Raises ENOENT."""
+        if self.cache is None:
+            return self._lookup(host, path, follow)
+        with self.fleet.lock:
+            fl = self.fleet
+            version = (fl.global_version, fl.host_versions.get(host, 0))
+            key = (host, path, follow)
+            hit = self.cache.get(key)
+            if hit is not None and hit[0] == version:
+                if hit[1] is None:
+                    raise err(hit[2], path)
+                return hit[1], hit[2]
+            if len(self.cache) >= self.CACHE_MAX:
+                self.cache.clear()
+            try:
+                canon, node = self._lookup(host, path, follow)
+            except OSError as e:
+                self.cache[key] = (version, None, e.errno)
+                raise
+            self.cache[key] = (version, canon, node)
+            return canon, node
+
+    def _lookup(self, host: str, path: str, follow: bool) -> tuple[str, Node]:
         with self.fleet.lock:
             h = self.fleet.hosts.get(host)
             if h is None:
@@ -122,24 +195,33 @@ class SysfsView:
             if isinstance(node, Dir):
                 raise err(errno.EISDIR, path)
             assert isinstance(node, File)
-            if node.show is None:
+            if not node.readable:
                 raise err(errno.EACCES, "%s is write-only" % path)
             h = self.fleet.hosts[host]
             if canon in h.garbage:
                 return h.garbage[canon]
+            if node.read_bin is not None:
+                return node.read_bin()
             return node.show().encode("latin-1")
 
-    def write(self, host: str, path: str, data: bytes) -> int:
+    def write(self, host: str, path: str, data: bytes, offset: int = 0) -> int:
+        """One write(2) call: one store() of at most PAGE_SIZE bytes (sysfs_kf_write()); a
+        zero-length write returns 0 without calling store(). Binary attributes get the offset."""
         with self.fleet.lock:
             canon, node = self.lookup(host, path)
             if isinstance(node, Dir):
                 raise err(errno.EISDIR, path)
             assert isinstance(node, File)
-            if node.store is None:
+            if not node.writable:
                 raise err(errno.EACCES, "%s is read-only" % path)
             h = self.fleet.hosts[host]
-            buf = data[:ATTR_SIZE].decode("latin-1")
             bdf = _bdf_of(canon)
+            if node.write_bin is not None:
+                return self._write_bin(h, canon, bdf, node, data, offset)
+            if not data:
+                return 0
+            data = data[:ATTR_SIZE]
+            buf = data.decode("latin-1")
             code = h.take_write_fault(canon)
             if code is not None:
                 h.log(bdf, "write", path=canon, value=buf, result=errno.errorcode.get(code, str(code)), injected=True)
@@ -148,9 +230,26 @@ class SysfsView:
                 node.store(buf)
             except OSError as e:
                 h.log(bdf, "write", path=canon, value=buf, result=errno.errorcode.get(e.errno or 0, str(e.errno)))
+                self.fleet.run_triggers()
                 raise
             h.log(bdf, "write", path=canon, value=buf, result="ok")
+            self.fleet.run_triggers()
             return len(data)
+
+    def _write_bin(self, h: Host, canon: str, bdf: Optional[str], node: File, data: bytes, offset: int) -> int:
+        code = h.take_write_fault(canon)
+        if code is not None:
+            h.log(bdf, "write", path=canon, length=len(data), offset=offset,
+                  result=errno.errorcode.get(code, str(code)), injected=True)
+            raise err(code, "injected fault on %s" % canon)
+        try:
+            n = node.write_bin(data, offset)
+        except OSError as e:
+            h.log(bdf, "write", path=canon, length=len(data), offset=offset,
+                  result=errno.errorcode.get(e.errno or 0, str(e.errno)))
+            raise
+        h.log(bdf, "write", path=canon, length=len(data), offset=offset, result="ok")
+        return n
 
     def check_open(self, host: str, path: str, want_read: bool, want_write: bool) -> None:
         """kernfs_fop_open(): EACCES when the attribute cannot do what the open asks."""
@@ -161,9 +260,9 @@ class SysfsView:
                     raise err(errno.EISDIR, path)
                 return
             assert isinstance(node, File)
-            if want_read and node.show is None:
+            if want_read and not node.readable:
                 raise err(errno.EACCES, "%s is write-only" % path)
-            if want_write and node.store is None:
+            if want_write and not node.writable:
                 raise err(errno.EACCES, "%s is read-only" % path)
 
     def listdir(self, host: str, path: str) -> list:
@@ -182,13 +281,18 @@ class SysfsView:
 
     def stat(self, host: str, path: str) -> tuple[str, int]:
         """("dir"|"file"|"link", permission bits) of ``path`` without following the last link."""
+        kind, mode, _ = self.getattr(host, path)
+        return kind, mode
+
+    def getattr(self, host: str, path: str) -> tuple[str, int, int]:
+        """("dir"|"file"|"link", permission bits, size) without following the last link."""
         with self.fleet.lock:
             _, node = self.lookup(host, path, follow=False)
             if isinstance(node, Dir):
-                return "dir", 0o755
+                return "dir", 0o755, 0
             if isinstance(node, Link):
-                return "link", 0o777
-            return "file", node.mode
+                return "link", 0o777, len(node.target)
+            return "file", node.mode, node.size
 
     # -- the tree ---------------------------------------------------------------------------------
     def _root(self, h: Host) -> Dir:
@@ -211,14 +315,33 @@ class SysfsView:
             return self._module(h, parts)
         raise err(errno.ENOENT, "/".join(parts))
 
+    def _bridges(self, h: Host) -> list:
+        return sorted({host_bridge_of(d.bdf) for d in h.devices.values() if d.present})
+
+    @staticmethod
+    def _bridge_exists(h: Host, bridge: str) -> bool:
+        if not (bridge.startswith("pci") and bridge.endswith(":00")):
+            return False
+        prefix = bridge[3:-2]  # "DDDD:"
+        return any(b.startswith(prefix) and d.present for b, d in h.devices.items())
+
+    def _faux(self, h: Host) -> dict:
+        return {t.faux: t for t in h.tsms.values() if t.faux and t.present}
+
     def _root_lister(self, h: Host, top: str) -> Callable[[], list]:
         if top == "bus":
-            return lambda: ["pci"]
+            return lambda: ["faux", "pci"] if self._faux(h) else ["pci"]
         if top == "class":
             return lambda: ["tsm"]
         if top == "devices":
-            return lambda: ["virtual"] + sorted({pci_dir(d.bdf) for d in h.present_devices()})
-        return lambda: sorted(name for name, drv in h.drivers.items() if self._has_module_param(h, drv))
+            return lambda: (["faux"] if self._faux(h) else []) + self._bridges(h) + ["virtual"]
+        return lambda: sorted(self._modules(h))
+
+    def _modules(self, h: Host) -> list:
+        names = [name for name, drv in h.drivers.items() if self._has_module_param(h, drv)]
+        if h.modules_autoprobe is not None:
+            names.append("module")
+        return names
 
     # class/tsm/tsmN
     def _class(self, h: Host, parts: list) -> Node:
@@ -240,6 +363,17 @@ class SysfsView:
             raise err(errno.ENOENT, name)
         return tsm
 
+    def _tsm_bridges(self, h: Host, tsm: k.Tsm) -> list:
+        """abi §1b tsmN/pciDDDD:BB: host bridges with >= 1 IDE stream established by this TSM."""
+        return sorted({host_bridge_of(d.bdf) for d in h.devices.values()
+                       if d.present and d.stream is not None and d.connect_tsm == tsm.id})
+
+    def _tsm_entries(self, h: Host, tsm: k.Tsm) -> list:
+        names = ["pci_mode", "uevent"]
+        if tsm.faux:
+            names.append("device")
+        return names + self._tsm_bridges(h, tsm)
+
     def _devices(self, h: Host, parts: list) -> Node:
         n = len(parts)
         if parts[1] == "virtual":
@@ -251,36 +385,66 @@ class SysfsView:
                 return Dir(lambda: [t.name for t in sorted(h.tsms.values(), key=lambda t: t.id) if t.present])
             tsm = self._tsm(h, parts[3])
             if n == 4:
-                return Dir(lambda: ["pci_mode", "uevent"])
+                return Dir(lambda: self._tsm_entries(h, tsm))
             if n == 5:
                 canon = "/".join(parts)
-                if parts[4] == "pci_mode":
+                name = parts[4]
+                if name == "pci_mode":
                     return File(RO, show=lambda: tsm.mode + "\n", host=h, path=canon)
-                if parts[4] == "uevent":
-                    return File(RW, show=lambda: "", store=lambda buf: None, host=h, path=canon)
+                if name == "uevent":
+                    return File(RW, show=lambda: "", store=_store_uevent, host=h, path=canon)
+                if name == "device" and tsm.faux:
+                    return Link("../../../faux/%s" % tsm.faux)
+                if name in self._tsm_bridges(h, tsm):
+                    return Link("../../../%s" % name)
             raise err(errno.ENOENT, "/".join(parts))
-        # devices/pciDDDD:BB[/<BDF>[/...]]
-        bus = parts[1]
+        if parts[1] == "faux":
+            return self._faux_node(h, parts)
+        # devices/pciDDDD:00[/<RP>][/<BDF>[/...]]
+        bridge = parts[1]
+        if not self._bridge_exists(h, bridge):
+            raise err(errno.ENOENT, "/".join(parts))
         if n == 2:
-            names = sorted(d.bdf for d in h.present_devices() if pci_dir(d.bdf) == bus)
-            if not names:
-                raise err(errno.ENOENT, bus)
-            return Dir(lambda: sorted(d.bdf for d in h.present_devices() if pci_dir(d.bdf) == bus))
-        d = h.devices.get(parts[2])
-        if d is None or not d.present or pci_dir(d.bdf) != bus:
+            return Dir(lambda: self._bridge_entries(h, bridge))
+        name = parts[2]
+        if n == 3 and name == "available_secure_streams":
+            return File(RO, show=lambda: "%d\n" % h.available_streams(bridge), host=h, path="/".join(parts))
+        if n == 3 and name.startswith("stream"):
+            for d in h.streams_in_use(bridge):
+                if "stream%d.%d.%d" % d.stream[:3] == name:
+                    return Link(dev_path(d)[len("devices/%s/" % bridge):])
             raise err(errno.ENOENT, "/".join(parts))
-        return self._device(h, d, parts[3:], "/".join(parts[:3]))
+        d = h.devices.get(name)
+        if d is None or not d.present or d.rp is not None or host_bridge_of(d.bdf) != bridge:
+            raise err(errno.ENOENT, "/".join(parts))
+        return self._walk_device(h, d, parts, 3)
+
+    def _bridge_entries(self, h: Host, bridge: str) -> list:
+        names = sorted(d.bdf for d in h.devices.values()
+                       if d.present and d.rp is None and host_bridge_of(d.bdf) == bridge)
+        names.append("available_secure_streams")
+        names.extend(sorted("stream%d.%d.%d" % d.stream[:3] for d in h.streams_in_use(bridge)))
+        return names
+
+    def _walk_device(self, h: Host, d: Device, parts: list, i: int) -> Node:
+        """parts[:i] is the device's directory; descend into child devices of a root port."""
+        if len(parts) > i and d.kind == "root_port":
+            child = h.devices.get(parts[i])
+            if child is not None and child.present and child.rp == d.bdf:
+                return self._walk_device(h, child, parts, i + 1)
+        return self._device(h, d, parts[i:], "/".join(parts[:i]))
 
     def _device_entries(self, h: Host, d: Device) -> list:
         names = ["vendor", "device", "class", "subsystem_vendor", "subsystem_device", "revision",
-                 "driver_override", "uevent"]
+                 "driver_override", "uevent", "subsystem"]
         if d.driver is not None:
             names.append("driver")
-        if h.trust_abi == "trust":
-            names.append("trust")
-        elif h.trust_abi == "trust_policy":
-            names.append("trust_policy")
-        if h.host_connect_visible(d):
+        if d.kind == "endpoint":
+            if h.trust_abi == "trust":
+                names.append("trust")
+            elif h.trust_abi == "trust_policy":
+                names.append("trust_policy")
+        if h.link_group_visible(d):
             names.append("authenticated")
         if h.tsm_dir_visible(d):
             names.append("tsm")
@@ -288,15 +452,19 @@ class SysfsView:
             names.append("physfn")
         if d.vfs:
             names.extend(["sriov_numvfs", "sriov_totalvfs"])
-            names.extend("virtfn%d" % i for i in range(len(d.vfs)))
+            names.extend("virtfn%d" % i for i, vf in enumerate(d.vfs) if vf in h.devices and h.devices[vf].present)
+        if d.kind == "root_port":
+            names.extend(sorted(c.bdf for c in h.devices.values() if c.present and c.rp == d.bdf))
         return names
 
-    def _tsm_entries(self, h: Host, d: Device) -> list:
+    def _tsm_attr_names(self, h: Host, d: Device) -> list:
         names = []
         if h.host_connect_visible(d):
             names.extend(["connect", "disconnect"])
+        if h.host_dsm_visible(d):
+            names.append("dsm")
         if h.host_bound_visible(d):
-            names.extend(["dsm", "bound"])
+            names.append("bound")
         if h.guest_attrs_visible(d):
             names.extend(["lock", "unlock", "accept"])
         return names
@@ -310,8 +478,8 @@ class SysfsView:
             if not h.tsm_dir_visible(d):
                 raise err(errno.ENOENT, canon)
             if len(rest) == 1:
-                return Dir(lambda: self._tsm_entries(h, d))
-            if len(rest) != 2 or rest[1] not in self._tsm_entries(h, d):
+                return Dir(lambda: self._tsm_attr_names(h, d))
+            if len(rest) != 2 or rest[1] not in self._tsm_attr_names(h, d):
                 raise err(errno.ENOENT, canon)
             return self._tsm_attr(h, d, rest[1], canon)
         if len(rest) != 1 or name not in self._device_entries(h, d):
@@ -323,30 +491,35 @@ class SysfsView:
         if name in ident:
             value = ident[name]
             return File(RO, show=lambda: value + "\n", host=h, path=canon)
+        up = _up(base)
         if name == "driver":
-            return Link("../../../bus/pci/drivers/%s" % d.driver)
+            return Link("%sbus/pci/drivers/%s" % (up, d.driver))
+        if name == "subsystem":
+            return Link("%sbus/pci" % up)
         if name == "driver_override":
             return File(RW, show=lambda: _line(d.driver_override if d.driver_override is not None else "(null)"),
                         store=lambda buf: h.store_driver_override(d, buf), host=h, path=canon)
         if name == "uevent":
-            return File(RW, show=lambda: "DRIVER=%s\nPCI_ID=%s:%s\nPCI_SLOT_NAME=%s\n" % (
-                d.driver or "", d.vendor[2:].upper(), d.device[2:].upper(), d.bdf) if d.driver else
-                "PCI_ID=%s:%s\nPCI_SLOT_NAME=%s\n" % (d.vendor[2:].upper(), d.device[2:].upper(), d.bdf),
-                store=lambda buf: None, host=h, path=canon)
+            def uevent() -> str:
+                pci_id = "PCI_CLASS=%X\nPCI_ID=%s:%s\nPCI_SUBSYS_ID=%s:%s\nPCI_SLOT_NAME=%s\n" % (
+                    int(d.klass, 16), d.vendor[2:].upper(), d.device[2:].upper(),
+                    d.subsystem_vendor[2:].upper(), d.subsystem_device[2:].upper(), d.bdf)
+                return ("DRIVER=%s\n" % d.driver if d.driver else "") + pci_id
+            return File(RW, show=uevent, store=_store_uevent, host=h, path=canon)
         if name == "trust":
             return File(RW, show=lambda: "%d\n" % d.trust, store=lambda buf: h.store_trust(d, buf), host=h, path=canon)
         if name == "trust_policy":
             return File(RW, show=lambda: d.trust_policy + "\n", store=lambda buf: h.store_trust_policy(d, buf), host=h, path=canon)
         if name == "authenticated":
-            return File(RO, show=lambda: _line(None if d.connect_tsm is None else "tsm%d" % d.connect_tsm), host=h, path=canon)
+            return File(RO, show=lambda: _line(h.link_tsm_name_of(d)), host=h, path=canon)
         if name == "physfn":
-            return Link("../../%s/%s" % (pci_dir(d.physfn), d.physfn))
+            return Link("../%s" % d.physfn)
         if name in ("sriov_numvfs", "sriov_totalvfs"):
             count = len(d.vfs)
             return File(RO, show=lambda: "%d\n" % count, host=h, path=canon)
         if name.startswith("virtfn"):
             vf = d.vfs[int(name[6:])]
-            return Link("../../%s/%s" % (pci_dir(vf), vf))
+            return Link("../%s" % vf)
         raise err(errno.ENOENT, canon)
 
     def _tsm_attr(self, h: Host, d: Device, name: str, canon: str) -> File:
@@ -373,18 +546,65 @@ class SysfsView:
             return File(RO, show=lambda: holder(d.bound_tsm), host=h, path=canon)
         raise err(errno.ENOENT, canon)
 
+    # devices/faux/<name>: samples/devsec (abi §1b)
+    def _faux_entries(self, tsm: k.Tsm) -> list:
+        names = ["certs", "transcript", "uevent"]
+        if tsm.mode == "link":
+            names[:0] = ["tsm_bind", "tsm_request", "tsm_unbind"]
+        return names
+
+    def _faux_node(self, h: Host, parts: list) -> Node:
+        n = len(parts)
+        faux = self._faux(h)
+        if n == 2:
+            if not faux:
+                raise err(errno.ENOENT, "/".join(parts))
+            return Dir(lambda: sorted(self._faux(h)))
+        tsm = faux.get(parts[2])
+        if tsm is None:
+            raise err(errno.ENOENT, "/".join(parts))
+        if n == 3:
+            return Dir(lambda: self._faux_entries(tsm))
+        canon = "/".join(parts)
+        if n == 4 and parts[3] in self._faux_entries(tsm):
+            name = parts[3]
+            if name == "tsm_bind":
+                return File(WO, store=lambda buf: h.store_tsm_bind(tsm, buf), host=h, path=canon)
+            if name == "tsm_unbind":
+                return File(WO, store=lambda buf: h.store_tsm_unbind(tsm, buf), host=h, path=canon)
+            if name == "tsm_request":
+                return File(WO, store=lambda buf: h.store_tsm_request(tsm, buf), host=h, path=canon)
+            if name == "uevent":
+                return File(RW, show=lambda: "", store=_store_uevent, host=h, path=canon)
+            blob = h.sample_evidence[name]
+            # BIN_ATTR_RW(certs, 0): a binary attribute of size 0, read and written at offsets.
+            return File(RW, host=h, path=canon, size=0, read_bin=lambda: bytes(blob),
+                        write_bin=lambda data, off: h.write_sample_evidence(name, data, off))
+        raise err(errno.ENOENT, canon)
+
     def _bus(self, h: Host, parts: list) -> Node:
         n = len(parts)
+        if parts[1] == "faux" and self._faux(h):
+            if n == 2:
+                return Dir(lambda: ["devices"])
+            if parts[2] == "devices":
+                if n == 3:
+                    return Dir(lambda: sorted(self._faux(h)))
+                if n == 4 and parts[3] in self._faux(h):
+                    return Link("../../../devices/faux/%s" % parts[3])
+            raise err(errno.ENOENT, "/".join(parts))
         if parts[1] != "pci":
             raise err(errno.ENOENT, "/".join(parts))
         if n == 2:
-            return Dir(lambda: ["devices", "drivers"])
+            return Dir(lambda: ["devices", "drivers", "drivers_probe"])
+        if parts[2] == "drivers_probe" and n == 3:
+            return File(WO, store=h.store_drivers_probe, host=h, path="bus/pci/drivers_probe")
         if parts[2] == "devices":
             if n == 3:
                 return Dir(lambda: sorted(d.bdf for d in h.present_devices()))
             d = h.devices.get(parts[3])
             if n == 4 and d is not None and d.present:
-                return Link("../../../devices/%s/%s" % (pci_dir(d.bdf), d.bdf))
+                return Link("../../../%s" % dev_path(d))
             raise err(errno.ENOENT, "/".join(parts))
         if parts[2] == "drivers":
             if n == 3:
@@ -411,12 +631,12 @@ class SysfsView:
         if name == "unbind":
             return File(WO, store=lambda buf: h.store_unbind(drv, buf), host=h, path=canon)
         if name == "uevent":
-            return File(WO, store=lambda buf: None, host=h, path=canon)
+            return File(WO, store=_store_uevent, host=h, path=canon)
         if name == "module" and self._has_module_param(h, drv):
             return Link("../../../../module/%s" % drv.name)
         d = h.devices.get(name)
         if d is not None and d.present and d.driver == drv.name:
-            return Link("../../../../devices/%s/%s" % (pci_dir(d.bdf), d.bdf))
+            return Link("../../../../%s" % dev_path(d))
         raise err(errno.ENOENT, canon)
 
     @staticmethod
@@ -425,6 +645,17 @@ class SysfsView:
 
     def _module(self, h: Host, parts: list) -> Node:
         n = len(parts)
+        if parts[1] == "module" and h.modules_autoprobe is not None:
+            if n == 2:
+                return Dir(lambda: ["parameters"])
+            if parts[2] != "parameters":
+                raise err(errno.ENOENT, "/".join(parts))
+            if n == 3:
+                return Dir(lambda: ["modules_autoprobe"])
+            if n == 4 and parts[3] == "modules_autoprobe":
+                return File(RW, show=lambda: "1\n" if h.modules_autoprobe else "0\n",
+                            store=h.store_modules_autoprobe, host=h, path="/".join(parts))
+            raise err(errno.ENOENT, "/".join(parts))
         drv = h.drivers.get(parts[1])
         if drv is None or not self._has_module_param(h, drv):
             raise err(errno.ENOENT, "/".join(parts))
