@@ -613,8 +613,9 @@ def _audit_summary(findings: list[dict[str, t.Any]]) -> dict[str, t.Any]:
 def preflight(devices: t.Any, decisions: t.Any, critical: t.Any = None) -> list[dict[str, t.Any]]:
     """Decisions that would cut the operator off: ``[{bdf, kind, categories, class, driver, rule, policy_version, reason}]``.
 
-    A device is at risk when its class is storage (0x01xxxx) or network (0x02xxxx), its class is
-    unreadable, or its BDF is in ``critical``. ``kind`` is ``blocked`` (the outcome rejects it),
+    A device is at risk when its class is storage (0x01xxxx) or network (0x02xxxx) and no other
+    storage (network) device stays in service (driver bound, not rejected, not interrupted), its
+    class is unreadable, or its BDF is in ``critical``. ``kind`` is ``blocked`` (the outcome rejects it),
     ``driver_unbind`` (the TDISP transition needs its bound driver unbound; lock, accept and
     unlock fail with EBUSY otherwise) or ``undecided`` (no decision for it). ``decisions`` is a
     :func:`plan` result or its ``decisions`` list.
@@ -638,13 +639,28 @@ def preflight(devices: t.Any, decisions: t.Any, critical: t.Any = None) -> list[
         raise PolicyError(errors)
     by_bdf = {d['bdf']: d for d in decisions}
     problems = []
+    kept: dict[str, list[str]] = {}  # category -> devices of it that stay in service
     for device in sorted(facts, key=lambda d: d['bdf']):
         categories = _categories(device, critical)
         if categories:
             problem = _lockout(device, by_bdf.get(device['bdf']), categories)
             if problem is not None:
                 problems.append(problem)
-    return problems
+            elif device.get('driver'):
+                for category in categories:
+                    kept.setdefault(category, []).append(device['bdf'])
+    # A storage or network device is only a lockout risk when it is the host's last one in
+    # service: when another device of the same kind keeps its driver and is not rejected (the
+    # virtio disk the host boots from, the virtio NIC it is managed through), interrupting a
+    # data-path device is what the policy asks for, not a lockout.
+    return [p for p in problems if not _covered(p, kept)]
+
+
+def _covered(problem: dict[str, t.Any], kept: t.Mapping[str, list[str]]) -> bool:
+    categories = problem['categories']
+    if any(c not in _LOCKOUT_CLASSES.values() for c in categories):
+        return False  # critical or unclassified: always a problem
+    return all(kept.get(c) for c in categories)
 
 
 def _categories(device: Device, critical: t.Sequence[str]) -> list[str]:

@@ -92,3 +92,27 @@ def test_bad_input(decisions: t.Any, critical: t.Any, line: str) -> None:
     with pytest.raises(PolicyError) as info:
         preflight([NVME], decisions, critical)
     assert len(info.value.errors) == 1 and info.value.errors[0].startswith(line)
+
+
+VIRTIO_NET = {'bdf': '0000:00:03.0', 'vendor': '0x1af4', 'device': '0x1041', 'class': '0x020000', 'driver': 'virtio-pci',
+              'tsm_side': 'none', 'tdisp_state': 'unlocked', 'trust_level': 'normal'}
+VIRTIO_BLK = dict(VIRTIO_NET, bdf='0000:00:04.0', device='0x1042', **{'class': '0x010000'})
+
+
+def test_a_data_path_device_is_no_lockout_while_another_of_its_kind_stays_in_service() -> None:
+    raw = policy({'id': 'virtio', 'vendor': '0x1af4', 'trust': 'normal'}, {'id': 'io', 'class': ['0x01*', '0x02*'], 'trust': 'blocked'})
+    assert problems([NVME, NIC, VIRTIO_NET, VIRTIO_BLK], raw) == []
+
+
+def test_the_other_device_does_not_count_when_it_is_rejected_too_or_has_no_driver() -> None:
+    raw = policy({'id': 'io', 'class': ['0x01*', '0x02*'], 'trust': 'blocked'})
+    assert [p['bdf'] for p in problems([NVME, NIC, VIRTIO_NET, VIRTIO_BLK], raw)] == [
+        '0000:00:03.0', '0000:00:04.0', '0000:01:00.0', '0000:05:00.0']
+    raw = policy({'id': 'virtio', 'vendor': '0x1af4', 'trust': 'normal'}, {'id': 'io', 'class': ['0x01*', '0x02*'], 'trust': 'blocked'})
+    unbound = dict(VIRTIO_NET, driver=None)
+    assert [p['bdf'] for p in problems([NIC, unbound], raw)] == ['0000:05:00.0']
+
+
+def test_a_critical_device_is_a_problem_even_with_others_of_its_kind_in_service() -> None:
+    raw = policy({'id': 'virtio', 'vendor': '0x1af4', 'trust': 'normal'}, {'id': 'io', 'class': ['0x01*', '0x02*'], 'trust': 'blocked'})
+    assert [p['bdf'] for p in problems([NIC, VIRTIO_NET], raw, critical=['0000:05:00.0'])] == ['0000:05:00.0']

@@ -1,0 +1,34 @@
+# Copyright: coco.tdisp contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The acceptance role's planning filter; documented in acceptance_step.yml beside this one."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.coco.tdisp.plugins.plugin_utils import _acceptance
+from ansible_collections.coco.tdisp.plugins.plugin_utils._manifest import ManifestError
+from ansible_collections.coco.tdisp.plugins.plugin_utils._verify import VerifyError
+
+
+def acceptance_step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now: t.Any = None,
+                    allow_disruptive: bool = False, locked_now: t.Any = None, critical: t.Any = None,
+                    ledger: t.Any = None) -> dict[str, t.Any]:
+    """Plan the next module calls of one host from its facts, the policy and the manifests."""
+    try:
+        return _acceptance.step(info, policy, manifests, nonce=nonce, now=now, allow_disruptive=bool(allow_disruptive),
+                                locked_now=locked_now, critical=critical, ledger=ledger)
+    except _acceptance.AcceptanceError as err:
+        raise AnsibleFilterError('coco.tdisp.acceptance_step: %s' % '\n'.join(err.errors)) from None
+    except (ManifestError, VerifyError) as err:
+        raise AnsibleFilterError('coco.tdisp.acceptance_step: %s' % err) from None
+
+
+class FilterModule:
+    """coco.tdisp acceptance filters."""
+
+    def filters(self) -> dict[str, t.Callable[..., t.Any]]:
+        return {'acceptance_step': acceptance_step}

@@ -1,0 +1,255 @@
+# Copyright: coco.tdisp contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The acceptance role's planner: policy + evidence + current state -> module calls (private).
+
+``step(info, policy, manifests, ...)`` is the one function the ``coco.tdisp.acceptance`` role
+calls (through the ``coco.tdisp.acceptance_step`` filter) after each read of a host. It
+
+1. decides every device by policy (``_policy.plan``), first without verdicts to learn which
+   reference manifest each device's rule requires, then with the verdicts of the devices whose
+   evidence can be read (``_verify``);
+2. turns the decisions into the arguments of the next module calls: the devices to lock (so
+   that their evidence can be read and verified), to accept with their verified generation
+   pinned, to unlock, and the trust levels to set;
+3. refuses, per device, what would need ``allow_disruptive`` when it is not given, and lists
+   what the lockout preflight finds.
+
+It never decides anything the policy did not: a device is accepted only when its rule says
+``tcb`` and its evidence verdict satisfies the rule at the device's current generation.
+"""
+
+from __future__ import annotations
+
+import datetime
+import typing as t
+from collections.abc import Mapping, Sequence
+
+from ansible_collections.coco.tdisp.plugins.plugin_utils import _policy
+from ansible_collections.coco.tdisp.plugins.plugin_utils._manifest import pick_manifest
+from ansible_collections.coco.tdisp.plugins.plugin_utils._verify import unverifiable, verify_evidence
+
+LOCKED_STATES = ('locked', 'run')
+GUEST_SIDES = ('guest', 'both')
+
+# What the planner does with a device, as reported per device (``action``).
+ACTIONS = (
+    'none',             # already where the policy wants it
+    'lock_and_verify',  # tcb wanted: lock first, then read and verify the evidence
+    'relock_and_verify',  # accepted, but its evidence changed since (lost RUN): unlock, lock, verify again (disruptive)
+    'accept',           # locked, evidence verified: accept with the generation pinned, then trust tcb
+    'set_trust',        # only the trust level changes
+    'unlock',           # leave LOCKED/RUN (disruptive), then set the trust level
+    'refused',          # a change that needs allow_disruptive, or a device the kernel cannot take there
+)
+
+
+class AcceptanceError(Exception):
+    """Input the planner cannot use; ``errors`` lists every problem, one line each."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = list(errors)
+        super().__init__('; '.join(self.errors))
+
+
+def _now(now: t.Any) -> datetime.datetime:
+    if now is None:
+        return datetime.datetime.now(datetime.timezone.utc)
+    if isinstance(now, datetime.datetime):
+        return now if now.tzinfo else now.replace(tzinfo=datetime.timezone.utc)
+    if isinstance(now, str):
+        try:
+            moment = datetime.datetime.fromisoformat(now.replace('Z', '+00:00'))
+        except ValueError:
+            raise AcceptanceError(['now: %r is not an ISO 8601 timestamp' % (now,)]) from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+    raise AcceptanceError(['now: %r is not a timestamp' % (now,)])
+
+
+def _devices(info: t.Any) -> list[Mapping[str, t.Any]]:
+    if isinstance(info, Mapping):
+        info = info.get('devices')
+    if not isinstance(info, list) or not all(isinstance(d, Mapping) and isinstance(d.get('bdf'), str) for d in info):
+        raise AcceptanceError(['info: expected the result of coco.tdisp.tdisp_device_info (a dict with devices) or its devices list'])
+    return info
+
+
+def _verdicts(devices: Sequence[Mapping[str, t.Any]], decisions: Sequence[Mapping[str, t.Any]], manifests: Mapping[str, t.Any],
+              now: datetime.datetime, nonce: t.Any) -> dict[str, dict[str, t.Any]]:
+    """Verify each device whose rule requires a manifest and whose evidence was read."""
+    by_bdf = {d['bdf']: d for d in devices}
+    out: dict[str, dict[str, t.Any]] = {}
+    loaded: dict[str, t.Any] = {}
+    for decision in decisions:
+        name = (decision.get('evidence') or {}).get('required')
+        device = by_bdf.get(decision['bdf'])
+        if not name or device is None:
+            continue
+        evidence = device.get('evidence')
+        if not isinstance(evidence, Mapping) or not isinstance(evidence.get('generation'), int):
+            continue  # not locked yet (or no evidence): the plan says lock_and_verify or why not
+        if name not in loaded:
+            loaded[name] = pick_manifest(manifests, name)
+        device_nonce = nonce.get(decision['bdf']) if isinstance(nonce, Mapping) else nonce
+        try:
+            verdict = verify_evidence(evidence, loaded[name], now, device_nonce)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            # The verifier never raises on evidence; anything else is turned into a verdict that denies.
+            verdict = unverifiable(name, evidence.get('generation'), now, 'verification failed: %s' % exc)
+        verdict['bdf'] = decision['bdf']
+        out[decision['bdf']] = {name: verdict}
+    return out
+
+
+def _level_change(device: Mapping[str, t.Any], level: str) -> bool:
+    return device.get('trust_abi') not in (None, 'none') and device.get('trust_level') != level
+
+
+def _ledger(info: t.Any, ledger: t.Any) -> dict[str, Mapping[str, t.Any]]:
+    if ledger is None and isinstance(info, Mapping):
+        ledger = info.get('ledger')
+    if isinstance(ledger, Mapping) and isinstance(ledger.get('devices'), Mapping):
+        ledger = ledger['devices']
+    if ledger is None:
+        return {}
+    if not isinstance(ledger, Mapping):
+        raise AcceptanceError(['ledger: expected the host ledger (a mapping of BDF to record), got %s' % type(ledger).__name__])
+    return {k: v for k, v in ledger.items() if isinstance(v, Mapping)}
+
+
+def step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now: t.Any = None, allow_disruptive: bool = False,
+         locked_now: t.Optional[Sequence[str]] = None, critical: t.Optional[Sequence[str]] = None,
+         ledger: t.Any = None) -> dict[str, t.Any]:
+    """Plan the next module calls for one host. See the module docstring.
+
+    ``info``: the ``tdisp_device_info`` result (with evidence where it could be read, and the
+    host ledger under ``ledger`` when it returns one; ``ledger`` overrides it).
+    ``locked_now``: the devices this run locked itself; returning one of them to unlocked when its
+    evidence fails restores the state it was found in, so it needs no ``allow_disruptive``.
+    Returns ``{policy_version, decisions, verdicts, lock, relock, accept, unlock, trust,
+    trust_after_accept, refused, preflight, summary}``; the list entries are ready to pass as ``devices`` to
+    ``tdisp_device`` (lock, accept, unlock) and ``device_trust`` (trust, trust_after_accept).
+    """
+    devices = _devices(info)
+    records = _ledger(info, ledger)
+    moment = _now(now)
+    manifests = manifests or {}
+    try:
+        checked = _policy.validate(policy, manifests)
+        first = _policy.plan(devices, checked.as_dict(), None, manifests, moment)
+        verdicts = _verdicts(devices, first['decisions'], manifests, moment, nonce)
+        result = _policy.plan(devices, checked.as_dict(), verdicts, manifests, moment)
+        preflight = _policy.preflight(devices, result['decisions'], list(critical or []))
+    except _policy.PolicyError as exc:
+        raise AcceptanceError(exc.errors) from None
+    rule_trust = {rule.id: rule.trust for rule in checked.rules}
+    locked_now = set(locked_now or ())
+    by_bdf = {d['bdf']: d for d in devices}
+    out: dict[str, t.Any] = {
+        'policy_version': result['policy_version'], 'decisions': [], 'verdicts': {b: next(iter(v.values())) for b, v in verdicts.items()},
+        'lock': [], 'relock': [], 'accept': [], 'unlock': [], 'trust': [], 'trust_after_accept': [], 'refused': [], 'preflight': preflight,
+    }
+    for decision in result['decisions']:
+        device = by_bdf[decision['bdf']]
+        action, why = _action(device, decision, rule_trust.get(decision['rule']), allow_disruptive, decision['bdf'] in locked_now,
+                              records.get(decision['bdf']))
+        decision = dict(decision, action=action, action_reason=why)
+        out['decisions'].append(decision)
+        bdf = decision['bdf']
+        level = decision['outcome']['trust']
+        if action == 'lock_and_verify':
+            out['lock'].append({'bdf': bdf, 'state': 'locked'})
+        elif action == 'relock_and_verify':
+            out['relock'].append({'bdf': bdf, 'state': 'locked'})
+        elif action == 'accept':
+            out['accept'].append({'bdf': bdf, 'state': 'run', 'generation': decision['evidence']['device_generation']})
+            if _level_change(device, 'tcb'):
+                out['trust_after_accept'].append({'bdf': bdf, 'level': 'tcb'})
+        elif action == 'unlock':
+            out['unlock'].append({'bdf': bdf, 'state': 'unlocked'})
+            if device.get('trust_abi') not in (None, 'none'):
+                out['trust'].append({'bdf': bdf, 'level': level})
+        elif action == 'set_trust':
+            out['trust'].append({'bdf': bdf, 'level': level})
+        elif action == 'none' and level == 'tcb' and _level_change(device, 'tcb'):
+            out['trust'].append({'bdf': bdf, 'level': 'tcb'})
+        elif action == 'refused':
+            out['refused'].append({'bdf': bdf, 'reason': why, 'rule': decision['rule']})
+    out['summary'] = _summary(out)
+    return out
+
+
+def lost_run(device: Mapping[str, t.Any], record: t.Optional[Mapping[str, t.Any]]) -> t.Optional[str]:
+    """Why an accepted device may have left RUN although ``tsm/accept`` still reads 1, or None.
+
+    The kernel does not show a TDISP ERROR through ``accept`` (kernel-abi.md §7.1). What shows it:
+    the evidence generation moved on since the collection accepted the device (the ledger keeps
+    the generation it pinned), or the trust level the collection set was reset by the kernel.
+    """
+    if not record or device.get('tdisp_state') != 'run':
+        return None
+    evidence = device.get('evidence') if isinstance(device.get('evidence'), Mapping) else {}
+    accepted_gen, current_gen = record.get('generation'), evidence.get('generation')
+    if isinstance(accepted_gen, int) and isinstance(current_gen, int) and accepted_gen != current_gen:
+        return 'its evidence changed since it was accepted (generation %d -> %d): it may have left RUN' % (accepted_gen, current_gen)
+    set_level = record.get('trust_level')
+    if set_level == 'tcb' and device.get('trust_abi') == 'trust' and device.get('trust_level') != 'tcb':
+        return 'the kernel reset its trust level from tcb to %s: it left RUN' % device.get('trust_level')
+    return None
+
+
+def _action(device: Mapping[str, t.Any], decision: Mapping[str, t.Any], wanted: t.Optional[str], allow_disruptive: bool,
+            locked_by_us: bool, record: t.Optional[Mapping[str, t.Any]] = None) -> tuple[str, str]:
+    """What to do with one device, and why (one line)."""
+    state = device.get('tdisp_state')
+    level = decision['outcome']['trust']
+    guest = device.get('tsm_side') in GUEST_SIDES
+    bdf = device['bdf']
+    if state == 'unknown':
+        return 'refused', '%s: its TDISP state cannot be read (%s); fix the device or the kernel before the policy can act' % (
+            bdf, '; '.join('%s: %s' % kv for kv in sorted((device.get('unknown') or {}).items())) or 'no reason given')
+    lost = lost_run(device, record) if wanted == 'tcb' else None
+    if lost:
+        if not allow_disruptive:
+            return 'refused', ('%s reads accepted, but %s; it is not trusted until it is re-accepted through lock, verify, accept: '
+                               'set allow_disruptive (acceptance_allow_disruptive: true) to unlock and re-verify it' % (bdf, lost))
+        return 'relock_and_verify', '%s: unlock, lock, verify again (disruptive, allowed)' % lost
+    if level == 'tcb':
+        if state == 'run':
+            return 'none', 'already accepted (RUN) and its evidence verifies at generation %s' % decision['evidence']['device_generation']
+        return 'accept', 'locked; evidence verified against %s at generation %s' % (
+            decision['evidence']['required'], decision['evidence']['device_generation'])
+    if wanted == 'tcb' and guest and state == 'unlocked' and not decision['evidence'].get('verdict_status'):
+        # The rule wants the TCB but there is no evidence yet: it only exists once the device is locked.
+        return 'lock_and_verify', 'rule %s wants tcb: lock, then verify the evidence against %s' % (
+            decision['rule'], decision['evidence'].get('required'))
+    if state in LOCKED_STATES and guest:
+        if locked_by_us:
+            return 'unlock', 'locked by this run to read its evidence, which does not satisfy rule %s: unlock and set %s' % (
+                decision['rule'], level)
+        if not allow_disruptive:
+            return 'refused', ('%s is TDISP %s but the policy gives %s (rule %s): leaving %s is disruptive; '
+                               'set allow_disruptive (acceptance_allow_disruptive: true) or use playbooks/revoke.yml'
+                               % (bdf, state, level, decision['rule'], state))
+        return 'unlock', 'TDISP %s but rule %s gives %s: unlock (disruptive, allowed)' % (state, decision['rule'], level)
+    if _level_change(device, level):
+        if device.get('trust_level') == 'tcb' and not allow_disruptive:
+            return 'refused', ('%s has trust tcb but the policy gives %s (rule %s): withdrawing private memory is disruptive; '
+                               'set allow_disruptive' % (bdf, level, decision['rule']))
+        return 'set_trust', 'trust %s -> %s (rule %s)' % (device.get('trust_level'), level, decision['rule'])
+    return 'none', 'already at %s' % level
+
+
+def _summary(plan: Mapping[str, t.Any]) -> dict[str, t.Any]:
+    counts: dict[str, int] = {a: 0 for a in ACTIONS}
+    outcomes: dict[str, int] = {}
+    statuses: dict[str, int] = {}
+    for d in plan['decisions']:
+        counts[d['action']] += 1
+        outcomes[d['outcome']['trust']] = outcomes.get(d['outcome']['trust'], 0) + 1
+    for v in plan['verdicts'].values():
+        statuses[v.get('status')] = statuses.get(v.get('status'), 0) + 1
+    return {'actions': counts, 'outcomes': outcomes, 'verdicts': statuses,
+            'contraindicated': statuses.get('contraindicated', 0),
+            'pending': counts['lock_and_verify'], 'refused': counts['refused'],
+            'changes': sum(n for a, n in counts.items() if a not in ('none', 'refused'))}

@@ -1,0 +1,206 @@
+# Copyright: coco.tdisp contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The acceptance planner: policy + verified evidence + current state -> the next module calls."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ansible_collections.coco.tdisp.plugins.plugin_utils import _acceptance as acc
+
+from ansible_collections.coco.tdisp.tests.unit.plugins.plugin_utils.tdisp_evidence_factory import Block, NOW, default_blocks, digest_of, make_chain, make_evidence, manifest_for
+
+CHAIN = make_chain()
+GOOD = make_evidence(CHAIN, generation=7)
+MANIFESTS = {'eg100-96.00': manifest_for(GOOD, CHAIN)}
+TAMPERED = make_evidence(CHAIN, [Block(2, 'mutable_firmware', digest_of('implant'))
+                                 if b.index == 2 else b for b in default_blocks()], generation=7)
+
+POLICY = {
+    'version': '2026.11.1',
+    'default': 'reject',
+    'rules': [
+        {'id': 'gpu-tcb', 'vendor': '0x10de', 'trust': 'tcb', 'require': {'manifest': 'eg100-96.00'}},
+        {'id': 'virtio-shared', 'vendor': '0x1af4', 'trust': 'normal'},
+    ],
+}
+
+
+def gpu(bdf='0000:41:00.0', state='unlocked', evidence=None, trust_level='adversary', trust_abi='trust', driver='nvidia'):
+    dev = {
+        'bdf': bdf, 'vendor': '0x10de', 'device': '0x2330', 'class': '0x030200', 'subsystem_vendor': '0x10de',
+        'subsystem_device': '0x16c1', 'driver': driver, 'driver_override': None, 'tsm_side': 'guest',
+        'lock_holder': None if state == 'unlocked' else 'tsm0', 'accepted': state == 'run', 'connected': None, 'bound': None,
+        'tdisp_state': state, 'trust_abi': trust_abi, 'trust_level': trust_level, 'trust_raw': '1', 'unknown': {},
+    }
+    if evidence is not None:
+        dev['evidence'] = copy.deepcopy(evidence)
+    return dev
+
+
+def virtio(bdf='0000:00:03.0', trust_level='adversary'):
+    return {
+        'bdf': bdf, 'vendor': '0x1af4', 'device': '0x1041', 'class': '0x020000', 'subsystem_vendor': '0x1af4',
+        'subsystem_device': '0x1100', 'driver': 'virtio-pci', 'driver_override': None, 'tsm_side': 'none', 'lock_holder': None,
+        'accepted': None, 'connected': None, 'bound': None, 'tdisp_state': 'unlocked', 'trust_abi': 'trust',
+        'trust_level': trust_level, 'trust_raw': '1', 'unknown': {},
+    }
+
+
+def step(devices, **kw):
+    kw.setdefault('now', NOW)
+    kw.setdefault('nonce', (b'\x11' * 32).hex())
+    return acc.step({'devices': devices}, POLICY, MANIFESTS, **kw)
+
+
+def action(result, bdf):
+    return next(d for d in result['decisions'] if d['bdf'] == bdf)
+
+
+def test_an_unlocked_device_the_policy_wants_in_the_tcb_is_locked_first_and_nothing_else():
+    r = step([gpu()])
+    assert r['lock'] == [{'bdf': '0000:41:00.0', 'state': 'locked'}]
+    assert r['accept'] == [] and r['trust'] == [] and r['trust_after_accept'] == []
+    assert action(r, '0000:41:00.0')['action'] == 'lock_and_verify'
+    assert r['summary']['pending'] == 1
+
+
+def test_a_locked_device_with_verified_evidence_is_accepted_with_its_generation_pinned_then_trusted():
+    r = step([gpu(state='locked', evidence=GOOD)])
+    assert r['accept'] == [{'bdf': '0000:41:00.0', 'state': 'run', 'generation': 7}]
+    assert r['trust_after_accept'] == [{'bdf': '0000:41:00.0', 'level': 'tcb'}]
+    assert r['verdicts']['0000:41:00.0']['status'] == 'affirming'
+    assert r['lock'] == [] and r['unlock'] == []
+
+
+def test_a_nonce_that_does_not_match_the_evidence_denies_acceptance():
+    r = step([gpu(state='locked', evidence=GOOD)], nonce=(b'\x99' * 32).hex(), locked_now=['0000:41:00.0'])
+    assert r['accept'] == []
+    assert r['verdicts']['0000:41:00.0']['status'] == 'contraindicated'
+    assert r['unlock'] == [{'bdf': '0000:41:00.0', 'state': 'unlocked'}]
+
+
+def test_tampered_firmware_locked_by_this_run_is_unlocked_again_and_blocked():
+    r = step([gpu(state='locked', evidence=TAMPERED)], locked_now=['0000:41:00.0'])
+    d = action(r, '0000:41:00.0')
+    assert d['action'] == 'unlock'
+    assert d['outcome']['trust'] == 'blocked'
+    assert r['unlock'] == [{'bdf': '0000:41:00.0', 'state': 'unlocked'}]
+    assert r['trust'] == [{'bdf': '0000:41:00.0', 'level': 'blocked'}]
+    assert r['accept'] == []
+    assert any('index 2' in reason for reason in d['evidence']['reasons'])
+    assert r['summary']['contraindicated'] == 1
+
+
+def test_tampered_firmware_locked_by_someone_else_is_not_unlocked_without_allow_disruptive():
+    r = step([gpu(state='locked', evidence=TAMPERED)])
+    assert r['unlock'] == [] and r['accept'] == []
+    assert r['refused'][0]['bdf'] == '0000:41:00.0'
+    assert 'allow_disruptive' in r['refused'][0]['reason']
+    r = step([gpu(state='locked', evidence=TAMPERED)], allow_disruptive=True)
+    assert r['unlock'] == [{'bdf': '0000:41:00.0', 'state': 'unlocked'}]
+
+
+def test_an_accepted_device_whose_evidence_still_verifies_needs_nothing():
+    ledger = {'0000:41:00.0': {'trust_level': 'tcb', 'generation': 7}}
+    r = step([gpu(state='run', evidence=GOOD, trust_level='tcb')], ledger=ledger)
+    assert action(r, '0000:41:00.0')['action'] == 'none'
+    assert r['summary']['changes'] == 0
+    assert all(not r[k] for k in ('lock', 'relock', 'accept', 'unlock', 'trust', 'trust_after_accept', 'refused'))
+
+
+def test_an_accepted_device_whose_generation_moved_since_acceptance_is_not_trusted():
+    ledger = {'devices': {'0000:41:00.0': {'trust_level': 'tcb', 'generation': 5}}}
+    r = step([gpu(state='run', evidence=GOOD, trust_level='tcb')], ledger=ledger)
+    d = action(r, '0000:41:00.0')
+    assert d['action'] == 'refused'
+    assert 'generation 5 -> 7' in d['action_reason']
+    r = step([gpu(state='run', evidence=GOOD, trust_level='tcb')], ledger=ledger, allow_disruptive=True)
+    assert r['relock'] == [{'bdf': '0000:41:00.0', 'state': 'locked'}]
+    assert r['accept'] == []
+
+
+def test_a_trust_level_reset_by_the_kernel_means_the_device_left_run():
+    ledger = {'0000:41:00.0': {'trust_level': 'tcb', 'generation': 7}}
+    r = step([gpu(state='run', evidence=GOOD, trust_level='blocked')], ledger=ledger)
+    assert action(r, '0000:41:00.0')['action'] == 'refused'
+    assert 'reset its trust level' in action(r, '0000:41:00.0')['action_reason']
+    assert r['trust'] == []
+
+
+def test_the_ledger_can_come_with_the_info_result():
+    info = {'devices': [gpu(state='run', evidence=GOOD, trust_level='tcb')],
+            'ledger': {'format': 1, 'devices': {'0000:41:00.0': {'generation': 6}}}}
+    r = acc.step(info, POLICY, MANIFESTS, now=NOW)
+    assert action(r, '0000:41:00.0')['action'] == 'refused'
+
+
+def test_an_accepted_device_without_a_ledger_entry_but_with_trust_below_tcb_gets_tcb():
+    r = step([gpu(state='run', evidence=GOOD, trust_level='blocked')])
+    assert action(r, '0000:41:00.0')['action'] == 'none'
+    assert r['trust'] == [{'bdf': '0000:41:00.0', 'level': 'tcb'}]
+
+
+def test_devices_outside_tdisp_only_get_their_trust_level():
+    r = step([virtio()])
+    assert action(r, '0000:00:03.0')['action'] == 'set_trust'
+    assert r['trust'] == [{'bdf': '0000:00:03.0', 'level': 'normal'}]
+    r = step([virtio(trust_level='normal')])
+    assert action(r, '0000:00:03.0')['action'] == 'none' and r['trust'] == []
+
+
+def test_the_implicit_default_rejects_unknown_devices_and_says_so():
+    other = dict(virtio(), vendor='0x8086', bdf='0000:00:05.0', **{'class': '0x030000'})
+    r = step([other])
+    d = action(r, '0000:00:05.0')
+    assert d['rule'] == 'implicit-default'
+    assert r['trust'] == [{'bdf': '0000:00:05.0', 'level': 'blocked'}]
+
+
+def test_lowering_trust_from_tcb_needs_allow_disruptive():
+    dev = dict(virtio(), trust_level='tcb')
+    r = step([dev])
+    assert action(r, '0000:00:03.0')['action'] == 'refused'
+    r = step([dev], allow_disruptive=True)
+    assert r['trust'] == [{'bdf': '0000:00:03.0', 'level': 'normal'}]
+
+
+def test_a_device_whose_state_cannot_be_read_is_never_acted_on():
+    dev = gpu(state='locked', evidence=GOOD)
+    dev['tdisp_state'] = 'unknown'
+    dev['unknown'] = {'accepted': "tsm/accept holds 'x'"}
+    r = step([dev])
+    assert action(r, '0000:41:00.0')['action'] == 'refused'
+    assert 'tsm/accept' in action(r, '0000:41:00.0')['action_reason']
+    assert not r['accept'] and not r['lock']
+
+
+def test_without_a_trust_abi_acceptance_still_happens_but_no_level_is_written():
+    r = step([gpu(state='locked', evidence=GOOD, trust_abi='none', trust_level=None)])
+    assert r['accept'] == [{'bdf': '0000:41:00.0', 'state': 'run', 'generation': 7}]
+    assert r['trust_after_accept'] == [] and r['trust'] == []
+
+
+def test_the_lockout_preflight_is_reported():
+    nvme = dict(gpu(bdf='0000:5e:00.0'), vendor='0x144d', **{'class': '0x010802'})
+    r = step([nvme])
+    assert [p['bdf'] for p in r['preflight']] == ['0000:5e:00.0']
+
+
+@pytest.mark.parametrize('bad, text', [
+    ({'devices': 'x'}, 'info: expected'),
+    ({'devices': [gpu()], 'ledger': ['x']}, 'ledger: expected'),
+])
+def test_bad_input_is_refused_with_one_line(bad, text):
+    with pytest.raises(acc.AcceptanceError) as exc:
+        acc.step(bad, POLICY, MANIFESTS, now=NOW)
+    assert text in str(exc.value)
+
+
+def test_an_invalid_policy_is_refused_before_anything_is_planned():
+    with pytest.raises(acc.AcceptanceError) as exc:
+        acc.step({'devices': [gpu()]}, dict(POLICY, rules=[{'id': 'x', 'trust': 'tcb', 'vendor': '0x10de'}]), MANIFESTS, now=NOW)
+    assert 'require' in str(exc.value)
