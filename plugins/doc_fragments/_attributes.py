@@ -40,6 +40,27 @@ attributes:
     support: full
 """
 
+    # Modules that change device state (tdisp_device, device_trust).
+    ACTION_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details:
+      - In check mode nothing on the host is written, opened for writing or created (not even the ledger).
+        The planned actions are returned with C(done=false) and C(after) is the device dict the kernel's rules predict.
+  diff_mode:
+    support: full
+    details:
+      - The diff is structured, C(before.devices) and C(after.devices), with the same device dicts that
+        M(coco.tdisp.tdisp_device_info) returns, for the devices of the task.
+  idempotent:
+    support: full
+    details:
+      - The module reads the live kernel state every time and writes only what differs; a second identical run reports
+        C(changed=false) and writes nothing.
+"""
+
     PLATFORM = r"""
 options: {}
 attributes:
@@ -49,4 +70,43 @@ attributes:
     details:
       - Confidential VM guests (Intel TDX, AMD SEV-SNP, Arm CCA) running a kernel with the PCI TSM guest interface,
         or the coco.tdisp simulator through O(sysfs_root).
+"""
+
+    # The sysfs root option of every module.
+    SYSFS = r"""
+options:
+  sysfs_root:
+    description:
+      - The sysfs mount to read and write, V(/sys) on a real host.
+      - Point it at a simulated host (the C(tdisp_sysfs_root) inventory variable of the coco.tdisp simulator,
+        C(<mount>/<host>/sys)) for tests and rehearsals.
+      - Every path the module uses is built below this root from validated names; a symlink that leads out of it is refused.
+    type: path
+    default: /sys
+"""
+
+    # The host-side ledger of the state-changing modules.
+    STATE_DIR = r"""
+options:
+  state_dir:
+    description:
+      - Directory of the host-side ledger C(ledger.json), written atomically and never in check mode.
+      - It records the drivers the collection unbound (so that a later run rebinds them even after a failed run),
+        the trust levels it set and the evidence generation it accepted (to detect a level the kernel reset).
+      - Created with mode 0700 the first time there is something to record.
+    type: path
+    default: /var/lib/coco-tdisp
+"""
+
+    # The evidence endpoint.
+    EVIDENCE = r"""
+options:
+  evidence_endpoint:
+    description:
+      - Where device evidence is read. V(netlink) is the kernel's C(device-evidence) (or older C(pci-tsm))
+        generic netlink family; this needs C(CAP_NET_ADMIN), so run the task as root.
+      - V(unix:/path/to/host.sock) is a simulated host's evidence socket (the C(tdisp_evidence_endpoint) inventory variable
+        of the coco.tdisp simulator).
+    type: str
+    default: netlink
 """

@@ -1,0 +1,220 @@
+#!/usr/bin/python
+# Copyright: coco.tdisp contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: device_trust
+short_description: Set the trust level of PCIe devices through whichever kernel trust ABI exists
+version_added: 0.1.0
+description:
+  - Sets each listed device's trust level, named in the collection's words (V(blocked), V(adversary), V(normal), V(tcb))
+    or as a number 0 to 3, through the trust interface this kernel has, probed per device.
+    A per-device C(trust) file (the integer written as is), a per-device C(trust_policy) file (C(disabled), C(adversary),
+    C(full); V(tcb) is C(full) on a device in TDISP RUN), or the C(trust) parameter of the driver's module (C(none),
+    C(adversary), C(auto), C(tcb)).
+  - "Enforces the seed thread's rules before it writes. V(tcb) needs the device in TDISP RUN (accept it first with
+    M(coco.tdisp.tdisp_device)). A level below V(tcb) on a device in RUN is refused unless O(allow_disruptive=true), in which
+    case the plan is [unbind] -> unlock -> set the level -> [rebind]."
+  - "C(trust_policy) is writable only while no driver is bound (EBUSY). The module unbinds with O(unbind_driver=true) and
+    rebinds afterwards (O(rebind_driver)), except after V(blocked), which the kernel refuses to bind."
+  - "C(module_param): the parameter belongs to the driver's module and is shared by every device of that driver. A task
+    that asks different levels for devices of one module is refused. The value takes effect at the next bind, so the module
+    rebinds the task's bound devices when O(unbind_driver=true), and otherwise reports C(pending_rebind=true). Devices of that
+    driver that are not in the task are named in a warning."
+  - "Detects a level that the kernel reset. With the integer ABI the kernel resets trust to 0 when a device leaves RUN,
+    TDISP ERROR included, which C(tsm/accept) does not show. When the ledger says the collection set a level and the device
+    now reads what a loss of RUN leaves behind, the device reports C(reset_detected=true) and the module does not write the
+    level back. It fails that device, telling the operator to re-run lock -> verify -> accept. Without a ledger entry, a V(tcb)
+    write that the kernel refuses (EINVAL) on a device that reads accepted means the same, and is reported the same way."
+  - A kernel without any trust ABI (C(trust_abi=none)) fails every device whose level would change.
+author:
+  - coco.tdisp developers (@coco-tdisp)
+options:
+  devices:
+    description: The devices and their desired trust level. Each device may appear once.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      bdf:
+        description: PCI device name, C(DDDD:BB:DD.F) in lower-case hex.
+        type: str
+        required: true
+      level:
+        description: V(blocked) (0), V(adversary) (1), V(normal) (2) or V(tcb) (3); a name or a number.
+        type: raw
+        required: true
+      driver:
+        description:
+          - Only for the C(module_param) ABI, a device with no driver bound and no C(driver_override). The driver whose module's
+            C(trust) parameter applies to the device at its next bind. The module does not bind it.
+          - Refused when the device is bound to (or overridden for) another driver.
+        type: str
+  allow_disruptive:
+    description:
+      - Allow a level below V(tcb) on a device in TDISP RUN, by unlocking it first (the device leaves RUN; accept has no inverse).
+    type: bool
+    default: false
+  unbind_driver:
+    description:
+      - Unbind a bound driver when the write needs it (C(trust_policy), an unlock), or to apply a new module C(trust) parameter
+        by rebinding.
+    type: bool
+    default: false
+  rebind_driver:
+    description: Bind the unbound driver again afterwards (not after V(blocked) under C(trust_policy) or C(module_param)).
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - coco.tdisp._attributes
+  - coco.tdisp._attributes.action_module
+  - coco.tdisp._attributes.platform
+  - coco.tdisp._attributes.sysfs
+  - coco.tdisp._attributes.state_dir
+notes:
+  - A device's level is compared with what the kernel reports now; a device already at its level is not written.
+  - "With C(module_param), the level reported is the module parameter's value: the level the next bind gets. A bound device
+    keeps the level it got at its bind until it is rebound (C(pending_rebind))."
+  - Take devices out of RUN with M(coco.tdisp.tdisp_device) (V(unlocked)) when the TDISP state is what you mean to change;
+    O(allow_disruptive) here is for lowering trust.
+seealso:
+  - module: coco.tdisp.tdisp_device_info
+  - module: coco.tdisp.tdisp_device
+"""
+
+EXAMPLES = r"""
+- name: Give an accepted GPU private memory
+  coco.tdisp.device_trust:
+    devices:
+      - {bdf: '0000:41:00.0', level: tcb}
+
+- name: Shared-memory-only NICs, by number
+  coco.tdisp.device_trust:
+    devices:
+      - {bdf: '0000:42:00.0', level: 2}
+      - {bdf: '0000:43:00.0', level: 2}
+    unbind_driver: true
+
+- name: Block a device that is in RUN (unlocks it)
+  coco.tdisp.device_trust:
+    devices:
+      - {bdf: '0000:41:00.0', level: blocked}
+    allow_disruptive: true
+    unbind_driver: true
+
+- name: Against a simulated host
+  coco.tdisp.device_trust:
+    devices: "{{ trust_plan }}"
+    unbind_driver: true
+    sysfs_root: "{{ tdisp_sysfs_root }}"
+    state_dir: "{{ tdisp_state_dir }}"
+  register: trust
+
+- name: Devices whose trust the kernel reset
+  ansible.builtin.debug:
+    msg: "{{ trust.devices | selectattr('reset_detected') | map(attribute='bdf') | list }}"
+"""
+
+RETURN = r"""
+devices:
+  description: One result per device of the task, in the task's order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    bdf:
+      description: The device.
+      type: str
+      sample: '0000:41:00.0'
+    before:
+      description: The device dict (as M(coco.tdisp.tdisp_device_info) returns it) before the task.
+      type: dict
+    after:
+      description: The device dict read again after the task; in check mode, the predicted dict.
+      type: dict
+    changed:
+      description: Whether anything was written for this device (in check mode, whether something would be).
+      type: bool
+    actions:
+      description:
+        - The ordered actions, as for M(coco.tdisp.tdisp_device), V(unbind), V(bind), V(write) (C(attribute) is C(trust),
+          C(trust_policy), C(tsm/unlock) or C(module/<name>/parameters/trust); a module write also lists the C(devices)
+          that share it).
+      type: list
+      elements: dict
+      sample:
+        - {action: write, attribute: trust, value: '3', done: true}
+    disruptive:
+      description: Whether the plan unlocks the device.
+      type: bool
+    reset_detected:
+      description:
+        - True when the kernel reset the level the collection had set (the device left RUN) or refused V(tcb) on a device
+          that reads accepted.
+      type: bool
+    pending_rebind:
+      description: Only for C(module_param). The module parameter holds the level but a bound device still runs with the
+        level of its last bind.
+      type: bool
+      returned: for devices with the module_param ABI
+    failed:
+      description: Whether this device failed.
+      type: bool
+    msg:
+      description: The one-line error of this device.
+      type: str
+      returned: when the device failed
+errors:
+  description: Every error line, when more than one device failed or was refused.
+  returned: on failure
+  type: list
+  elements: str
+diff:
+  description: C(before.devices) and C(after.devices), the device dicts of the task's devices.
+  returned: in diff mode
+  type: dict
+"""
+
+import errno
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.plan import Options, converge_trust, finish
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            devices=dict(type='list', elements='dict', required=True, options=dict(
+                bdf=dict(type='str', required=True),
+                level=dict(type='raw', required=True),
+                driver=dict(type='str'),
+            )),
+            allow_disruptive=dict(type='bool', default=False),
+            unbind_driver=dict(type='bool', default=False),
+            rebind_driver=dict(type='bool', default=True),
+            sysfs_root=dict(type='path', default='/sys'),
+            state_dir=dict(type='path', default='/var/lib/coco-tdisp'),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        options = Options(unbind_driver=p['unbind_driver'], rebind_driver=p['rebind_driver'],
+                          allow_disruptive=p['allow_disruptive'], check_mode=module.check_mode)
+        result = converge_trust(Sysfs(p['sysfs_root']), Ledger(p['state_dir']), p['devices'], options)
+    except TdispError as exc:
+        module.fail_json(msg=str(exc))
+    except OSError as exc:  # not one the ABI layer expects: still one line, never a traceback
+        module.fail_json(msg='%s: %s (%s); check the path and run as root'
+                         % (exc.filename or 'sysfs', exc.strerror, errno.errorcode.get(exc.errno or 0, exc.errno)))
+    finish(module, result)
+
+
+if __name__ == '__main__':
+    main()

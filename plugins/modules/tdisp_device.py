@@ -1,0 +1,238 @@
+#!/usr/bin/python
+# Copyright: coco.tdisp contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: tdisp_device
+short_description: Lock, accept (TDISP RUN) or unlock PCIe devices in a confidential VM
+version_added: 0.1.0
+description:
+  - Brings each listed device to its desired TDISP state in one call per host, V(unlocked), V(locked) (CONFIG_LOCKED,
+    C(echo tsmN > tsm/lock)) or V(run) (accepted, C(echo 1 > tsm/accept)).
+  - "Plans per device, as ordered actions. From unlocked to V(locked): [unbind the driver] -> lock -> [rebind].
+    To V(run) from unlocked: [unbind] -> lock -> [verify the generation pin] -> accept -> [rebind]; from locked:
+    [unbind] -> [verify] -> accept -> [rebind]. A device already in the desired state is not written (C(accept) is read first;
+    the kernel returns EBUSY for a repeated accept while a driver is bound)."
+  - Leaving V(run) or V(locked) (to V(unlocked), or V(run) to V(locked), which is unlock then lock) ends the device's TDISP
+    session and is refused unless O(allow_disruptive=true); such actions carry C(disruptive=true).
+  - The kernel refuses lock, unlock and accept while a driver is bound (EBUSY). The module unbinds the driver only with
+    O(unbind_driver=true), records it in the ledger under O(state_dir) before unbinding, and binds it again afterwards
+    (O(rebind_driver)); a later run rebinds a driver the ledger still owes, even after a failed run.
+  - The generation pin (C(devices[].generation)) is the TOCTOU guard. Before C(accept) the module reads the current
+    evidence generation and refuses when it differs from the one that was verified, then asks the kernel to C(validate) the
+    pinned generation where the evidence family has that operation, so that the kernel enforces it as well.
+  - Every input is checked and every device planned before the first write; a refused plan fails the task with nothing
+    written. A write that fails fails that device (the task fails, with the first error line as C(msg)); the other devices
+    are still converged and reported.
+  - "Errors are one line naming the device, the attribute, the errno name and the remedy, for example
+    '0000:41:00.0 tsm/lock: driver nvidia is bound (EBUSY); set unbind_driver: true or unbind it first'."
+author:
+  - coco.tdisp developers (@coco-tdisp)
+options:
+  devices:
+    description: The devices and their desired state. Each device may appear once.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      bdf:
+        description: PCI device name, C(DDDD:BB:DD.F) in lower-case hex as the kernel prints it (V(0000:41:00.0), V(10000:01:00.0)).
+        type: str
+        required: true
+      state:
+        description: The desired TDISP state.
+        type: str
+        required: true
+        choices: [unlocked, locked, run]
+      generation:
+        description:
+          - Only with O(devices[].state=run). The evidence generation that was verified (as returned by
+            M(coco.tdisp.tdisp_device_info) with O(coco.tdisp.tdisp_device_info#module:include_evidence=true) while the
+            device was locked).
+          - Accept is refused when the device's current generation differs. For a device already in RUN, a different
+            generation fails the device (its evidence changed after acceptance; re-run lock, verify, accept).
+        type: int
+  tsm:
+    description:
+      - The guest (devsec) TSM to lock with, V(tsm1).
+      - Default, the only registered devsec TSM; with none or several registered, a lock fails and names them.
+      - When given, a device locked by another TSM is re-locked (disruptive).
+    type: str
+  unbind_driver:
+    description:
+      - Unbind a bound driver before lock, accept or unlock (the kernel refuses them with EBUSY while a driver is bound).
+      - Without it, a bound driver on a device that needs a write fails the task before anything is written.
+    type: bool
+    default: false
+  rebind_driver:
+    description:
+      - Bind the driver that was unbound (by this run, or by an earlier one as the ledger records) once the device is in
+        its desired state.
+      - Skipped when the trust level is V(blocked) under the C(module_param) or C(trust_policy) ABI (the kernel refuses the
+        bind); the ledger keeps the driver.
+    type: bool
+    default: true
+  allow_disruptive:
+    description:
+      - Allow unlocking a locked or accepted device (leaving LOCKED or RUN). Accept has no inverse; unlock ends the TDISP
+        session, and where the integer trust ABI exists the kernel resets the device's trust to 0.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - coco.tdisp._attributes
+  - coco.tdisp._attributes.action_module
+  - coco.tdisp._attributes.platform
+  - coco.tdisp._attributes.sysfs
+  - coco.tdisp._attributes.state_dir
+  - coco.tdisp._attributes.evidence
+notes:
+  - The evidence endpoint is used only for devices with a generation pin.
+  - One call converges all the devices of a host; never loop a task per device.
+seealso:
+  - module: coco.tdisp.tdisp_device_info
+  - module: coco.tdisp.device_trust
+"""
+
+EXAMPLES = r"""
+- name: Lock two devices, unbinding and rebinding their drivers
+  coco.tdisp.tdisp_device:
+    devices:
+      - {bdf: '0000:41:00.0', state: locked}
+      - {bdf: '0000:42:00.0', state: locked}
+    unbind_driver: true
+
+- name: Read the evidence of the locked devices
+  coco.tdisp.tdisp_device_info:
+    bdfs: ['0000:41:00.0']
+    include_evidence: true
+  register: info
+
+# ... verify info.devices[0].evidence on the controller ...
+
+- name: Accept the device at the generation that was verified
+  coco.tdisp.tdisp_device:
+    devices:
+      - bdf: '0000:41:00.0'
+        state: run
+        generation: "{{ info.devices[0].evidence.generation }}"
+    unbind_driver: true
+
+- name: Take a device out of the TCB (disruptive)
+  coco.tdisp.tdisp_device:
+    devices:
+      - {bdf: '0000:41:00.0', state: unlocked}
+    unbind_driver: true
+    allow_disruptive: true
+
+- name: Converge a simulated host
+  coco.tdisp.tdisp_device:
+    devices: "{{ wanted }}"
+    unbind_driver: true
+    sysfs_root: "{{ tdisp_sysfs_root }}"
+    evidence_endpoint: "{{ tdisp_evidence_endpoint }}"
+    state_dir: "{{ tdisp_state_dir }}"
+"""
+
+RETURN = r"""
+devices:
+  description: One result per device of the task, in the task's order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    bdf:
+      description: The device.
+      type: str
+      sample: '0000:41:00.0'
+    before:
+      description: The device dict (as M(coco.tdisp.tdisp_device_info) returns it) before the task; null for a missing device.
+      type: dict
+    after:
+      description: The device dict read again after the task; in check mode, the dict the kernel's rules predict.
+      type: dict
+    changed:
+      description: Whether anything was written for this device (in check mode, whether something would be).
+      type: bool
+    actions:
+      description:
+        - The ordered actions, done or (in check mode, or after a failure) planned.
+        - C(action) is V(unbind), V(bind) (with C(driver)), V(write) (with C(attribute) and C(value)) or V(verify_generation)
+          (with C(generation), and C(kernel_validate) telling whether the kernel's validate operation was used).
+        - C(done) tells whether it was carried out; C(disruptive=true) marks an unlock; C(skipped) says why an action was not
+          needed; C(error) is the failure of the action that stopped the device.
+      type: list
+      elements: dict
+      sample:
+        - {action: unbind, driver: nvidia, done: true}
+        - {action: write, attribute: tsm/lock, value: tsm1, done: true}
+        - {action: verify_generation, generation: 7, kernel_validate: true, done: true}
+        - {action: write, attribute: tsm/accept, value: '1', done: true}
+        - {action: bind, driver: nvidia, done: true}
+    disruptive:
+      description: Whether the plan leaves LOCKED or RUN.
+      type: bool
+    failed:
+      description: Whether this device failed (refused before any write, or a write failed).
+      type: bool
+    msg:
+      description: The one-line error of this device.
+      type: str
+      returned: when the device failed
+errors:
+  description: Every error line, when more than one device failed or was refused.
+  returned: on failure
+  type: list
+  elements: str
+diff:
+  description: C(before.devices) and C(after.devices), the device dicts of the task's devices.
+  returned: in diff mode
+  type: dict
+"""
+
+import errno
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.evidence import check_endpoint, client_factory
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.plan import Options, converge_state, finish
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            devices=dict(type='list', elements='dict', required=True, options=dict(
+                bdf=dict(type='str', required=True),
+                state=dict(type='str', required=True, choices=['unlocked', 'locked', 'run']),
+                generation=dict(type='int'),
+            )),
+            tsm=dict(type='str'),
+            unbind_driver=dict(type='bool', default=False),
+            rebind_driver=dict(type='bool', default=True),
+            allow_disruptive=dict(type='bool', default=False),
+            sysfs_root=dict(type='path', default='/sys'),
+            state_dir=dict(type='path', default='/var/lib/coco-tdisp'),
+            evidence_endpoint=dict(type='str', default='netlink'),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        options = Options(tsm=p['tsm'], unbind_driver=p['unbind_driver'], rebind_driver=p['rebind_driver'],
+                          allow_disruptive=p['allow_disruptive'], check_mode=module.check_mode)
+        factory = client_factory(check_endpoint(p['evidence_endpoint']))
+        result = converge_state(Sysfs(p['sysfs_root']), Ledger(p['state_dir']), p['devices'], options, factory)
+    except TdispError as exc:
+        module.fail_json(msg=str(exc))
+    except OSError as exc:  # not one the ABI layer expects: still one line, never a traceback
+        module.fail_json(msg='%s: %s (%s); check the path and run as root'
+                         % (exc.filename or 'sysfs', exc.strerror, errno.errorcode.get(exc.errno or 0, exc.errno)))
+    finish(module, result)
+
+
+if __name__ == '__main__':
+    main()

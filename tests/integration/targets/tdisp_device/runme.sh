@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# coco.tdisp.tdisp_device against the simulator (scenario: see ./scenario; host cvm-1).
+# Run by the integration harness with INVENTORY, TDISP_SIM, TDISP_SIM_MOUNT, TDISP_SIM_RUN_DIR
+# and ANSIBLE_CONFIG set, the simulator already started with that scenario.
+set -euo pipefail
+cd "$(dirname "$0")"
+: "${INVENTORY:?}" "${TDISP_SIM:?}" "${TDISP_SIM_MOUNT:?}" "${ANSIBLE_CONFIG:?}"
+PY=${PYTHON:-python3}
+HOST=cvm-1
+
+# The simulator's write events (failed ones included) on $HOST, from its log.
+writes() {
+    "$TDISP_SIM" log --mount "$TDISP_SIM_MOUNT" --json | "$PY" -c '
+import json, sys
+text = sys.stdin.read()
+try:
+    data = json.loads(text)
+    events = data if isinstance(data, list) else data.get("events", [data])
+except ValueError:
+    events = [json.loads(line) for line in text.splitlines() if line.strip()]
+print(sum(1 for e in events if e.get("event") == "write" and e.get("host") == sys.argv[1]))' "$HOST"
+}
+fault() { "$TDISP_SIM" fault --mount "$TDISP_SIM_MOUNT" "$@"; }
+play() { ansible-playbook -i "$INVENTORY" --limit "$HOST" "$@"; }
+same() { [ "$1" = "$2" ] || { echo "FAIL: $3 ($1 != $2)" >&2; exit 1; }; }
+
+echo "== check mode reports changed and writes nothing"
+w0=$(writes)
+play converge.yml --check -e expect_changed=true
+same "$(writes)" "$w0" "check mode wrote"
+test ! -e "$TDISP_SIM_RUN_DIR/state/$HOST/ledger.json" || { echo "FAIL: check mode created the ledger" >&2; exit 1; }
+
+echo "== apply converges"
+play converge.yml -e expect_changed=true
+w1=$(writes)
+[ "$w1" -gt "$w0" ] || { echo "FAIL: apply wrote nothing" >&2; exit 1; }
+
+echo "== a second run reports no change and writes nothing"
+play converge.yml -e expect_changed=false
+same "$(writes)" "$w1" "the idempotent run wrote"
+
+echo "== --diff shows before and after; disruptive needs the opt-in"
+play disrupt.yml --check --diff | tee "$TDISP_SIM_RUN_DIR/disrupt.out"
+grep -q -- '-.*tdisp_state: run' "$TDISP_SIM_RUN_DIR/disrupt.out"
+grep -q -- '+.*tdisp_state: unlocked' "$TDISP_SIM_RUN_DIR/disrupt.out"
+same "$(writes)" "$w1" "disrupt.yml in check mode wrote"
+
+echo "== the generation pin refuses accept after the evidence changed"
+play pin.yml -e step=lock
+gen=$(cat "$TDISP_SIM_RUN_DIR/pin.generation")
+fault "$HOST" 0000:0c:00.0 generation
+w2=$(writes)
+play pin.yml -e step=accept -e pin="$gen" -e expect_failure=true
+same "$(writes)" "$w2" "a refused accept wrote"
+play pin.yml -e step=lock
+play pin.yml -e step=accept -e pin="$(cat "$TDISP_SIM_RUN_DIR/pin.generation")" -e expect_failure=false
+
+echo "== production paths: /sys replaced by the simulated host in a private mount namespace"
+if unshare -m true 2>/dev/null; then
+    unshare -m --propagation private sh -c \
+        'mount --bind "$1/cvm-1/sys" /sys && exec ansible-playbook -i "$2" --limit cvm-1 production.yml' \
+        sh "$TDISP_SIM_MOUNT" "$INVENTORY"
+else
+    echo "FAIL: unshare -m is not available (needs root)" >&2
+    exit 1
+fi
+echo "tdisp_device: all steps passed"

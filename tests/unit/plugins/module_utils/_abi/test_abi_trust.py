@@ -1,0 +1,63 @@
+# Copyright: coco.tdisp contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The one trust table (DESIGN.md "Trust vocabulary")."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
+from ansible_collections.coco.tdisp.plugins.module_utils._abi import trust
+
+
+def test_table_matches_design():
+    assert trust.LEVELS == ('blocked', 'adversary', 'normal', 'tcb')
+    assert trust.WRITE['trust'] == ('0', '1', '2', '3')
+    assert trust.WRITE['trust_policy'] == ('disabled', 'adversary', 'full', 'full')
+    assert trust.WRITE['module_param'] == ('none', 'adversary', 'auto', 'tcb')
+
+
+@pytest.mark.parametrize('value, level', [
+    ('blocked', 'blocked'), ('TCB', 'tcb'), (' normal ', 'normal'), (0, 'blocked'), (3, 'tcb'), ('2', 'normal'), ('1', 'adversary'),
+])
+def test_parse_level(value, level):
+    assert trust.parse_level(value) == level
+
+
+@pytest.mark.parametrize('value', [4, -1, '4', 'full', 'auto', None, True, False, 2.0, '', [3]])
+def test_parse_level_refuses(value):
+    with pytest.raises(TdispError) as info:
+        trust.parse_level(value)
+    assert 'not a trust level' in str(info.value)
+
+
+@pytest.mark.parametrize('abi', ['trust', 'trust_policy', 'module_param'])
+@pytest.mark.parametrize('level', ['blocked', 'adversary', 'normal', 'tcb'])
+def test_round_trip(abi, level):
+    """Writing a level and reading it back gives the level, tcb with the device in RUN."""
+    state = 'run' if level == 'tcb' else 'locked'
+    assert trust.level_from_raw(abi, trust.value_for(abi, level), state) == (level, None)
+    assert trust.reads_as(abi, level, state) == level
+
+
+def test_trust_policy_full_depends_on_run():
+    assert trust.level_from_raw('trust_policy', 'full', 'run') == ('tcb', None)
+    assert trust.level_from_raw('trust_policy', 'full', 'locked') == ('normal', None)
+    assert trust.level_from_raw('trust_policy', 'full', 'unknown') == ('normal', None)
+    assert trust.reads_as('trust_policy', 'tcb', 'locked') == 'normal'
+
+
+@pytest.mark.parametrize('abi, raw, reason', [
+    ('trust_policy', 'default', 'default'), ('module_param', '(null)', 'unset'), ('module_param', '', 'unset'),
+    ('module_param', 'strict', 'not a known word'), ('trust', '9', 'unexpected value'), ('none', '1', 'no trust ABI'),
+    ('trust', None, 'no value'),
+])
+def test_unreadable_levels(abi, raw, reason):
+    level, why = trust.level_from_raw(abi, raw, 'run')
+    assert level is None and reason in why
+
+
+def test_no_abi_write():
+    with pytest.raises(TdispError, match='no trust ABI'):
+        trust.value_for('none', 'tcb')

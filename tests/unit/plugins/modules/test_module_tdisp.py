@@ -1,0 +1,138 @@
+# Copyright: coco.tdisp contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The three modules through AnsibleModule against plain trees: results, diffs, argument errors,
+and check mode proven to write, open for writing and create nothing (os and builtins wrapped)."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.coco.tdisp.plugins.modules import device_trust, tdisp_device, tdisp_device_info
+
+GPU, LOCKED, RUN = '0000:41:00.0', '0000:42:00.0', '10000:01:00.0'
+
+
+def call(capsys, module, args, check=False, diff=False):
+    args = dict(args)
+    if check:
+        args['_ansible_check_mode'] = True
+    if diff:
+        args['_ansible_diff'] = True
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def base(guest, tmp_path):
+    return {'sysfs_root': guest.root, 'state_dir': str(tmp_path / 'state')}
+
+
+def test_info(capsys, guest):
+    out = call(capsys, tdisp_device_info, {'sysfs_root': guest.root})
+    assert out['changed'] is False
+    assert [(d['bdf'], d['tdisp_state']) for d in out['devices']] == [(GPU, 'unlocked'), (LOCKED, 'locked'), (RUN, 'run')]
+    assert out['tsms'][1] == {'name': 'tsm1', 'mode': 'devsec', 'unknown': {}}
+    assert out['missing'] == [] and out['ignored'] == []
+
+
+def test_state_check_mode_and_diff(capsys, guest, base):
+    out = call(capsys, tdisp_device, dict(base, devices=[{'bdf': GPU, 'state': 'run'}, {'bdf': RUN, 'state': 'run'}],
+                                          unbind_driver=True), check=True, diff=True)
+    assert out['changed'] is True
+    assert [d['changed'] for d in out['devices']] == [True, False]
+    assert out['diff']['before']['devices'][0]['tdisp_state'] == 'unlocked'
+    assert out['diff']['after']['devices'][0]['tdisp_state'] == 'run'
+    assert out['diff']['after']['devices'][1] == out['diff']['before']['devices'][1]
+
+
+def test_trust_check_mode(capsys, guest, base):
+    out = call(capsys, device_trust, dict(base, devices=[{'bdf': LOCKED, 'level': 1}, {'bdf': RUN, 'level': 'tcb'}]), check=True)
+    assert out['changed'] is True
+    assert out['devices'][0]['actions'] == [{'action': 'write', 'attribute': 'trust', 'value': '1', 'done': False}]
+    assert out['devices'][1]['changed'] is False
+
+
+def test_refusal(capsys, guest, base):
+    out = call(capsys, tdisp_device, dict(base, devices=[{'bdf': RUN, 'state': 'unlocked'}]))
+    assert out['failed'] is True and 'is disruptive' in out['msg'] and out['changed'] is False
+    out = call(capsys, device_trust, dict(base, devices=[{'bdf': LOCKED, 'level': 'tcb'}]))
+    assert out['failed'] is True and 'tcb needs TDISP RUN' in out['msg']
+
+
+@pytest.mark.parametrize('module, args, text', [
+    (tdisp_device, {'devices': [{'bdf': GPU, 'state': 'on'}]}, 'value of state must be one of'),
+    (tdisp_device, {'devices': [{'bdf': 'GPU', 'state': 'run'}]}, 'not a PCI device name'),
+    (tdisp_device, {'devices': [{'bdf': GPU, 'state': 'locked', 'generation': 4}]}, 'applies to state run only'),
+    (device_trust, {'devices': [{'bdf': GPU, 'level': 'trusted'}]}, 'is not a trust level'),
+    (tdisp_device_info, {'max_object_size': 'big'}, 'max_object_size'),
+])
+def test_argument_errors(capsys, base, module, args, text):
+    if module is not tdisp_device_info:
+        args = dict(base, **args)
+    out = call(capsys, module, args)
+    assert out['failed'] is True and text in out['msg']
+
+
+@pytest.fixture
+def spies(monkeypatch):
+    """Record every call that writes, opens for writing or creates anything."""
+    events = []
+    real_open, real_builtin_open = os.open, builtins.open
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+    def spy_open(path, flags, *a, **kw):
+        if flags & write_flags:
+            events.append(('os.open', path))
+        return real_open(path, flags, *a, **kw)
+
+    def spy_builtin_open(file, mode='r', *a, **kw):
+        if any(c in mode for c in 'wax+') and not str(file).startswith('/dev/'):
+            events.append(('open', file, mode))
+        return real_builtin_open(file, mode, *a, **kw)
+
+    def spy(name, real):
+        def fn(*a, **kw):
+            events.append((name,) + a)
+            return real(*a, **kw)
+        return fn
+
+    monkeypatch.setattr(os, 'open', spy_open)
+    monkeypatch.setattr(builtins, 'open', spy_builtin_open)
+    for name in ('replace', 'rename', 'makedirs', 'mkdir', 'symlink'):
+        monkeypatch.setattr(os, name, spy('os.' + name, getattr(os, name)))
+    return events
+
+
+def test_check_mode_touches_nothing(capsys, guest, base, tmp_path, spies):
+    listing = sorted(os.walk(guest.root))
+    contents = {}
+    for d, _dirs, files in os.walk(guest.root):
+        for f in files:
+            path = os.path.join(d, f)
+            if not os.path.islink(path):
+                with open(path, 'rb') as fh:
+                    contents[path] = fh.read()
+    del spies[:]
+    outs = [
+        call(capsys, tdisp_device, dict(base, devices=[{'bdf': GPU, 'state': 'run'}, {'bdf': RUN, 'state': 'locked'}],
+                                        unbind_driver=True, allow_disruptive=True), check=True, diff=True),
+        call(capsys, device_trust, dict(base, devices=[{'bdf': LOCKED, 'level': 'adversary'}, {'bdf': RUN, 'level': 'blocked'}],
+                                        allow_disruptive=True, unbind_driver=True), check=True, diff=True),
+        call(capsys, tdisp_device_info, {'sysfs_root': guest.root}, check=True),
+    ]
+    assert [o.get('failed', False) for o in outs] == [False, False, False], [o.get('msg') for o in outs]
+    assert outs[0]['changed'] and outs[1]['changed']
+    assert spies == []
+    assert not os.path.exists(base['state_dir'])
+    assert sorted(os.walk(guest.root)) == listing
+    for path, content in contents.items():
+        with open(path, 'rb') as fh:
+            assert fh.read() == content
