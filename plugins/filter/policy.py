@@ -52,6 +52,11 @@ def policy_preflight(devices: t.Any, plan: t.Any, critical: t.Any = None) -> lis
     return _call('policy_preflight', _policy.preflight, devices, plan, critical)
 
 
+def select_devices(devices: t.Any, expression: t.Any) -> list[dict[str, t.Any]]:
+    """The devices a JMESPath expression selects (the view and checks of a rule's match)."""
+    return _call('select_devices', _policy.select, devices, expression)
+
+
 class FilterModule:
     """coco.tdisp policy filters."""
 
@@ -62,4 +67,5 @@ class FilterModule:
             'policy_expected': policy_expected,
             'policy_audit': policy_audit,
             'policy_preflight': policy_preflight,
+            'select_devices': select_devices,
         }

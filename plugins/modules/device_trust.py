@@ -67,6 +67,14 @@ options:
     description: Bind the unbound driver again afterwards (not after V(blocked) under C(trust_policy) or C(module_param)).
     type: bool
     default: true
+  policy_version:
+    description:
+      - Record this acceptance policy version in the host's ledger once every device of the task has converged (nothing is
+        recorded when a device fails, so that a re-run after a halt still sees the older version).
+      - Recording a new version counts as a change. M(coco.tdisp.tdisp_device_info) returns the record as C(ledger.policy), which
+        the P(coco.tdisp.acceptance#role) role compares so that an older policy cannot overwrite a newer one.
+      - O(devices) may be empty when only the version is to be recorded.
+    type: str
 extends_documentation_fragment:
   - coco.tdisp._attributes
   - coco.tdisp._attributes.action_module
@@ -118,6 +126,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+policy_recorded:
+  description: Whether O(policy_version) was recorded now (in check mode, whether it would be).
+  returned: when O(policy_version) is given
+  type: bool
+  sample: true
 devices:
   description: One result per device of the task, in the task's order.
   returned: always
@@ -183,7 +196,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.plan import Options, converge_trust, finish
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.plan import Options, converge_trust, finish, record_policy
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
 
 
@@ -200,6 +213,7 @@ def main() -> None:
             rebind_driver=dict(type='bool', default=True),
             sysfs_root=dict(type='path', default='/sys'),
             state_dir=dict(type='path', default='/var/lib/coco-tdisp'),
+            policy_version=dict(type='str'),
         ),
         supports_check_mode=True,
     )
@@ -207,7 +221,10 @@ def main() -> None:
     try:
         options = Options(unbind_driver=p['unbind_driver'], rebind_driver=p['rebind_driver'],
                           allow_disruptive=p['allow_disruptive'], check_mode=module.check_mode)
-        result = converge_trust(Sysfs(p['sysfs_root']), Ledger(p['state_dir']), p['devices'], options)
+        ledger = Ledger(p['state_dir'])
+        result = converge_trust(Sysfs(p['sysfs_root']), ledger, p['devices'], options)
+        if p['policy_version'] is not None:
+            record_policy(ledger, p['policy_version'], result, module.check_mode)
     except TdispError as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:  # not one the ABI layer expects: still one line, never a traceback

@@ -37,6 +37,19 @@ options:
       - Without it, every device with a C(tsm/) directory is listed, sorted by name.
     type: list
     elements: str
+  all_devices:
+    description:
+      - List every PCI endpoint of the host, not only the devices with a C(tsm/) directory, so that a policy can also give
+        paravirtual and other non-TDISP devices (virtio) their trust level, and the lockout preflight can see every storage
+        and network device. Bridges (PCI base class C(0x06)) are left out.
+      - Ignored when O(bdfs) is given.
+    type: bool
+    default: false
+  state_dir:
+    description:
+      - The directory of the host-side ledger that M(coco.tdisp.tdisp_device) and M(coco.tdisp.device_trust) keep. When given,
+        the ledger is returned as RV(ledger) (read only; nothing is created).
+    type: path
   vendor:
     description: Only devices with this PCI vendor id (V(0x10de) or V(10de)).
     type: str
@@ -109,6 +122,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+ledger:
+  description:
+    - The host-side ledger, when O(state_dir) is given; empty (C(devices={}), C(policy=null)) when there is none yet.
+    - C(devices) maps each device to what the collection recorded (C(unbound_driver), C(trust_level), C(trust_abi),
+      C(generation), C(pending_rebind), C(updated)); C(policy) is C({version, applied}) of the last policy applied.
+  returned: when O(state_dir) is given
+  type: dict
+  sample: {"devices": {"0000:41:00.0": {"trust_level": "tcb", "generation": 7}}, "policy": {"version": "2026.11.1"}}
 tsms:
   description: The registered TSMs.
   returned: always
@@ -241,6 +262,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.evidence import check_endpoint, client_factory
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.info import EVIDENCE_TYPES, gather, parse_nonce
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
 
 
@@ -257,6 +279,8 @@ def main() -> None:
             nonce=dict(type='str'),
             max_object_size=dict(type='int', default=262144),
             sysfs_root=dict(type='path', default='/sys'),
+            all_devices=dict(type='bool', default=False),
+            state_dir=dict(type='path'),
         ),
         supports_check_mode=True,
     )
@@ -270,7 +294,9 @@ def main() -> None:
             factory = client_factory(check_endpoint(p['evidence_endpoint']))
             evidence = {'types': p['evidence_types'], 'nonce': parse_nonce(p['nonce']), 'max_object_size': p['max_object_size']}
         result = gather(Sysfs(p['sysfs_root']), bdfs=p['bdfs'], vendor=p['vendor'], device=p['device'], tsm=p['tsm'],
-                        evidence=evidence, evidence_factory=factory)
+                        evidence=evidence, evidence_factory=factory, all_devices=p['all_devices'])
+        if p['state_dir'] is not None:
+            result['ledger'] = Ledger(p['state_dir']).as_dict()
     except TdispError as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:  # not one the ABI layer expects: still one line, never a traceback

@@ -139,7 +139,6 @@ def step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now:
         first = _policy.plan(devices, checked.as_dict(), None, manifests, moment)
         verdicts = _verdicts(devices, first['decisions'], manifests, moment, nonce)
         result = _policy.plan(devices, checked.as_dict(), verdicts, manifests, moment)
-        preflight = _policy.preflight(devices, result['decisions'], list(critical or []))
     except _policy.PolicyError as exc:
         raise AcceptanceError(exc.errors) from None
     rule_trust = {rule.id: rule.trust for rule in checked.rules}
@@ -147,14 +146,24 @@ def step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now:
     by_bdf = {d['bdf']: d for d in devices}
     out: dict[str, t.Any] = {
         'policy_version': result['policy_version'], 'decisions': [], 'verdicts': {b: next(iter(v.values())) for b, v in verdicts.items()},
-        'lock': [], 'relock': [], 'accept': [], 'unlock': [], 'trust': [], 'trust_after_accept': [], 'refused': [], 'preflight': preflight,
+        'lock': [], 'relock': [], 'accept': [], 'unlock': [], 'trust': [], 'trust_after_accept': [], 'refused': [], 'preflight': [],
     }
+    intended = []  # what the run sets out to do, for the lockout preflight
     for decision in result['decisions']:
         device = by_bdf[decision['bdf']]
         action, why = _action(device, decision, rule_trust.get(decision['rule']), allow_disruptive, decision['bdf'] in locked_now,
                               records.get(decision['bdf']))
         decision = dict(decision, action=action, action_reason=why)
         out['decisions'].append(decision)
+        if action in ('lock_and_verify', 'relock_and_verify'):
+            # Judged by what the run sets out to do (lock, and accept if the evidence verifies):
+            # the lock alone already interrupts the device (its driver is unbound).
+            decision_intended = dict(decision, outcome={'trust': 'tcb', 'tdisp_state': 'run'}, disruptive=action == 'relock_and_verify')
+            # Until its evidence is read, the policy's outcome is the rule's evidence-failure fallback; say what it will be if verified.
+            decision['outcome_if_verified'] = decision_intended['outcome']
+        else:
+            decision_intended = decision
+        intended.append(decision_intended)
         bdf = decision['bdf']
         level = decision['outcome']['trust']
         if action == 'lock_and_verify':
@@ -175,6 +184,10 @@ def step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now:
             out['trust'].append({'bdf': bdf, 'level': 'tcb'})
         elif action == 'refused':
             out['refused'].append({'bdf': bdf, 'reason': why, 'rule': decision['rule']})
+    try:
+        out['preflight'] = _policy.preflight(devices, intended, list(critical or []))
+    except _policy.PolicyError as exc:
+        raise AcceptanceError(exc.errors) from None
     out['summary'] = _summary(out)
     return out
 
@@ -246,7 +259,8 @@ def _summary(plan: Mapping[str, t.Any]) -> dict[str, t.Any]:
     statuses: dict[str, int] = {}
     for d in plan['decisions']:
         counts[d['action']] += 1
-        outcomes[d['outcome']['trust']] = outcomes.get(d['outcome']['trust'], 0) + 1
+        level = d['outcome']['trust'] if 'outcome_if_verified' not in d else 'tcb_if_verified'
+        outcomes[level] = outcomes.get(level, 0) + 1
     for v in plan['verdicts'].values():
         statuses[v.get('status')] = statuses.get(v.get('status'), 0) + 1
     return {'actions': counts, 'outcomes': outcomes, 'verdicts': statuses,

@@ -46,7 +46,7 @@ from ansible_collections.coco.tdisp.plugins.plugin_utils._policy_schema import (
     validate,
 )
 
-__all__ = ['DRIFT_KINDS', 'IMPLICIT_DEFAULT', 'Policy', 'PolicyError', 'audit', 'check_expected', 'plan', 'preflight', 'validate']
+__all__ = ['DRIFT_KINDS', 'IMPLICIT_DEFAULT', 'Policy', 'PolicyError', 'audit', 'check_expected', 'plan', 'preflight', 'select', 'validate']
 
 _GUEST_SIDES = ('guest', 'both')
 _LOCKED_STATES = ('run', 'locked')
@@ -274,6 +274,7 @@ def _decide(host: _Host, device: Device, view: t.Mapping[str, t.Any]) -> dict[st
         'policy_version': policy.version,
         'matched_by': matched_by,
         'outcome': {'trust': trust, 'tdisp_state': target_state},
+        'rule_trust': rule.trust if rule is not None and matched_by != 'error' else trust,
         'evidence': evidence,
         'reasons': reasons,
         'current': {'tdisp_state': device.get('tdisp_state'), 'trust_level': device.get('trust_level'), 'driver': device.get('driver')},
@@ -450,10 +451,15 @@ def audit(devices: t.Any, policy: t.Any, verdicts: t.Any = None, manifests: t.An
 
 
 def _ledger(ledger: t.Any, errors: list[str]) -> dict[str, dict[str, t.Any]]:
-    """``{bdf: {level, generation, policy_version}}``; also the host's ledger file ``{format, devices: {bdf: {trust_level, ...}}}``."""
+    """``{bdf: {level, generation, policy_version}}``; also the host's ledger file ``{format, devices: {bdf: {trust_level, ...}}}``
+    and the ledger as ``tdisp_device_info`` returns it, ``{devices: {...}, policy: {version, applied} | null}``, whose
+    policy version is the one the records were set under."""
     if ledger is None:
         return {}
-    if isinstance(ledger, t.Mapping) and 'format' in ledger and isinstance(ledger.get('devices'), t.Mapping):
+    applied = None
+    if isinstance(ledger, t.Mapping) and isinstance(ledger.get('devices'), t.Mapping) and set(ledger) <= {'format', 'devices', 'policy'}:
+        policy = ledger.get('policy')
+        applied = policy.get('version') if isinstance(policy, t.Mapping) else None
         ledger = ledger['devices']
     if not isinstance(ledger, t.Mapping):
         errors.append('ledger: must be a mapping {bdf: {level, generation, policy_version}}, got %s' % type(ledger).__name__)
@@ -472,7 +478,7 @@ def _ledger(ledger: t.Any, errors: list[str]) -> dict[str, dict[str, t.Any]]:
         if generation is not None and not _is_int(generation):
             errors.append('ledger[%s].generation: must be a whole number, got %r' % (bdf, generation))
             continue
-        out[bdf] = {'level': level, 'generation': generation, 'policy_version': record.get('policy_version')}
+        out[bdf] = {'level': level, 'generation': generation, 'policy_version': record.get('policy_version', applied)}
     return out
 
 
@@ -485,7 +491,14 @@ def _drift(device: Device, decision: dict[str, t.Any], record: t.Optional[dict[s
     by = 'rule %s (policy %s) gives' % (decision['rule'], decision['policy_version'])
     if decision['evidence']['ok'] is False:
         by = 'rule %s (policy %s), with evidence not good enough, gives' % (decision['rule'], decision['policy_version'])
-    if want == 'tcb':
+    unverified = decision['evidence']['required'] and decision['evidence']['verdict_status'] is None
+    if want != 'tcb' and decision.get('rule_trust') == 'tcb' and unverified and state == 'unlocked' and level != 'tcb':
+        # The rule wants the device in the TCB and there is no evidence yet (it only exists once the
+        # device is locked): the acceptance has not happened, which is not the same as a wrong level.
+        drift['not_accepted'].append('rule %s (policy %s) wants tcb once its evidence verifies against %s; the device is TDISP %s '
+                                     'at trust %s and has not been through lock, verify, accept (run the rollout)'
+                                     % (decision['rule'], decision['policy_version'], decision['evidence']['required'], state, level))
+    elif want == 'tcb':
         if state != 'run' or level != 'tcb':
             drift['not_accepted'].append('%s tcb (TDISP run, trust tcb); the device is TDISP %s at trust %s' % (by, state, level))
     elif state in _LOCKED_STATES or level == 'tcb':
@@ -609,6 +622,29 @@ def _audit_summary(findings: list[dict[str, t.Any]]) -> dict[str, t.Any]:
 
 
 # ---- lockout preflight -----------------------------------------------------------------------------------------
+
+def select(devices: t.Any, expression: t.Any) -> list[dict[str, t.Any]]:
+    """The devices a JMESPath expression selects, with the same view and checks as a rule's ``match``.
+
+    For incident response (``playbooks/revoke.yml``): a vendor, a device id, a firmware digest in
+    ``evidence.measurements.blocks``. An expression that does not compile, or names a field the
+    device facts do not have, raises :class:`PolicyError` before anything is selected.
+    """
+    errors: list[str] = []
+    warnings: list[str] = []
+    matcher = match.build({'match': expression}, 'match', errors, warnings)
+    facts, tsms = _facts(devices, errors)
+    if errors or matcher is None:
+        raise PolicyError(errors or ['match: cannot be used'])
+    out = []
+    for device in facts:
+        try:
+            if matcher.matches(match.match_view(device, tsms)):
+                out.append(dict(device))
+        except match.MatchError as err:
+            raise PolicyError(['%s: %s' % (device['bdf'], err)]) from None
+    return out
+
 
 def preflight(devices: t.Any, decisions: t.Any, critical: t.Any = None) -> list[dict[str, t.Any]]:
     """Decisions that would cut the operator off: ``[{bdf, kind, categories, class, driver, rule, policy_version, reason}]``.

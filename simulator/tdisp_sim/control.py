@@ -107,6 +107,11 @@ def inventory(fleet: k.Fleet, mount: str, run_dir: str, python: str,
         hostvars[name] = hv
     grouped = set()
     out: dict[str, Any] = {"_meta": {"hostvars": hostvars}}
+    # Every host is also in a group named after the scenario (sim_mixed_fleet, ...), so that an
+    # inventory directory can hold group_vars per simulated fleet (inventories/group_vars/).
+    scenario_group = "sim_" + "".join(c if c.isalnum() else "_" for c in str(scenario or "fleet"))
+    if scenario_group not in groups:
+        groups[scenario_group] = list(names)
     for g, members in groups.items():
         out[g] = {"hosts": members}
         grouped.update(members)

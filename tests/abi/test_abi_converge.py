@@ -158,7 +158,7 @@ def test_flavour_trust_int(flav):
     # virtio has a trust file but no tsm/: lower levels are fine, tcb is not
     assert acts(flav.trust(host, [{'bdf': VIRTIO, 'level': 'normal'}])['devices'][0]) == [('write', 'trust', '2', True)]
     r = flav.trust(host, [{'bdf': VIRTIO, 'level': 'tcb'}])
-    assert r['failed'] and 'tcb needs TDISP RUN (device is unknown)' in r['msg']
+    assert r['failed'] and 'tcb needs TDISP RUN (device is unlocked)' in r['msg']
 
 
 def test_flavour_trust_policy(flav):

@@ -61,7 +61,7 @@ def test_fault_tsm_remove(cvm):
     r = cvm.info(CVM, bdfs=[GPU])
     assert r['tsms'] == []
     d = r['devices'][0]
-    assert d['tsm_side'] == 'none' and d['tdisp_state'] == 'unknown' and d['lock_holder'] is None
+    assert d['tsm_side'] == 'none' and d['tdisp_state'] == 'unlocked' and d['lock_holder'] is None
     assert cvm.info(CVM)['devices'] == []  # no device has a tsm/ directory any more
 
 

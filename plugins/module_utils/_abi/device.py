@@ -358,7 +358,9 @@ class Reader:
             else:
                 reason = 'host side: bound to %s (LOCKED, RUN or ERROR cannot be told apart from sysfs)' % f['bound']
         elif not side_why:
-            reason = 'no guest tsm/ attributes (no devsec TSM registered, or the device is not TEE-capable)'
+            # No tsm/ interface at all (a paravirtual device, or no TSM registered): the kernel holds
+            # no TDISP context for it, which is what unlocked means (kernel-abi.md section 3).
+            state = 'unlocked'
         else:
             reason = side_why
         f['tdisp_state'] = state

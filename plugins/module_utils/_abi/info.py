@@ -30,6 +30,11 @@ def _norm_id(value: t.Any, what: str) -> str:
     return '0x%04x' % int(text, 16)
 
 
+def _is_bridge(klass: t.Any) -> bool:
+    """PCI base class 0x06: host, PCI-to-PCI and other bridges (root ports among them)."""
+    return isinstance(klass, str) and klass.startswith('0x06')
+
+
 def parse_nonce(value: t.Optional[str]) -> t.Optional[bytes]:
     if value is None or value == '':
         return None
@@ -43,11 +48,12 @@ def parse_nonce(value: t.Optional[str]) -> t.Optional[bytes]:
 
 def gather(sysfs: Sysfs, bdfs: t.Optional[t.Sequence[str]] = None, vendor: t.Optional[str] = None, device: t.Optional[str] = None,
            tsm: t.Optional[str] = None, evidence: t.Optional[t.Mapping[str, t.Any]] = None,
-           evidence_factory: t.Optional[t.Callable[[], t.Any]] = None) -> t.Dict[str, t.Any]:
+           evidence_factory: t.Optional[t.Callable[[], t.Any]] = None, all_devices: bool = False) -> t.Dict[str, t.Any]:
     """Return ``{tsms, devices, missing, ignored}``.
 
     ``bdfs`` restricts (and may name devices without a ``tsm/`` directory); without it every
-    device with a ``tsm/`` directory is listed. ``vendor``, ``device`` and ``tsm`` filter.
+    device with a ``tsm/`` directory is listed, or with ``all_devices`` every PCI endpoint
+    (bridges, base class 0x06, are left out). ``vendor``, ``device`` and ``tsm`` filter.
     ``evidence`` (``types``, ``nonce`` bytes, ``max_object_size``) adds an ``evidence`` section
     to each listed device."""
     wanted = None
@@ -72,7 +78,7 @@ def gather(sysfs: Sysfs, bdfs: t.Optional[t.Sequence[str]] = None, vendor: t.Opt
             missing.append(bdf)
             continue
         try:
-            dev = reader.read(bdf, only_tsm=wanted is None)
+            dev = reader.read(bdf, only_tsm=wanted is None and not all_devices)
         except PathEscape as exc:
             raise TdispError(str(exc.cause), device=bdf, attribute=exc.attribute, remedy=exc.remedy)
         if dev is None:
@@ -81,6 +87,8 @@ def gather(sysfs: Sysfs, bdfs: t.Optional[t.Sequence[str]] = None, vendor: t.Opt
             continue
         f = dev.facts
         f['unknown'] = dict(f['unknown'])
+        if wanted is None and all_devices and _is_bridge(f.get('class')):
+            continue
         if vendor_id is not None and f['vendor'] != vendor_id:
             continue
         if device_id is not None and f['device'] != device_id:

@@ -16,7 +16,9 @@ has none. Format::
          "trust_abi": "trust",         # the ABI it was set through
          "generation": 7,              # evidence generation pinned when it was accepted / set
          "pending_rebind": true,       # module trust= written, the bound driver not yet rebound
-         "updated": "2026-11-27T12:00:00Z"}}}
+         "updated": "2026-11-27T12:00:00Z"}},
+     "policy": {"version": "2026.11.1",          # the acceptance policy last applied (device_trust policy_version)
+                "applied": "2026-11-27T12:00:00Z"}}
 
 The unbound driver is recorded *before* the unbind is written, so a run that dies half-way
 still lets the next run restore the driver.
@@ -45,6 +47,7 @@ class Ledger:
         self.state_dir = state_dir.rstrip('/') or '/'
         self.path = os.path.join(self.state_dir, FILE)
         self.devices: t.Dict[str, t.Dict[str, t.Any]] = {}
+        self.policy: t.Optional[t.Dict[str, str]] = None
         self._saved = '{}'
         self._load()
 
@@ -73,10 +76,27 @@ class Ledger:
             if drv is not None and not (isinstance(drv, str) and is_name(drv)):
                 clean.pop('unbound_driver')
             self.devices[bdf] = clean
+        policy = data.get('policy')
+        if isinstance(policy, dict) and isinstance(policy.get('version'), str):
+            self.policy = {k: str(policy[k]) for k in ('version', 'applied') if isinstance(policy.get(k), str)}
         self._saved = self._render()
 
     def _render(self) -> str:
-        return json.dumps({'format': FORMAT, 'devices': self.devices}, sort_keys=True, indent=1)
+        data: t.Dict[str, t.Any] = {'format': FORMAT, 'devices': self.devices}
+        if self.policy is not None:
+            data['policy'] = self.policy
+        return json.dumps(data, sort_keys=True, indent=1)
+
+    def as_dict(self) -> t.Dict[str, t.Any]:
+        """The ledger as the info module returns it: ``{devices, policy}``."""
+        return {'devices': {b: dict(e) for b, e in self.devices.items()}, 'policy': dict(self.policy) if self.policy else None}
+
+    def set_policy(self, version: str) -> bool:
+        """Record the policy version applied to this host; returns whether the record changes."""
+        if self.policy is not None and self.policy.get('version') == version:
+            return False
+        self.policy = {'version': version, 'applied': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
+        return True
 
     # -- access ---------------------------------------------------------------------------------
     def entry(self, bdf: str) -> t.Dict[str, t.Any]:
@@ -114,7 +134,7 @@ class Ledger:
         text = self._render()
         if text == self._saved:
             return False
-        if not self.devices and not os.path.exists(self.path):
+        if not self.devices and self.policy is None and not os.path.exists(self.path):
             self._saved = text
             return False
         tmp = '%s.tmp.%d' % (self.path, os.getpid())

@@ -407,7 +407,9 @@ def _plan_state(engine: Engine, out: Outcome, dev: Device, state: str, generatio
     bdf = out.bdf
     cur = f['tdisp_state']
     if f['tsm_side'] not in ('guest', 'both'):
-        raise _refuse(bdf, 'tsm/lock', 'no guest tsm/ attributes (%s)' % f['unknown'].get('tdisp_state', 'host side only'),
+        why = f['unknown'].get('tsm_side') or f['unknown'].get('tdisp_state') or (
+            'host side only' if f['tsm_side'] == 'host' else 'no devsec TSM registered, or the device is not TEE-capable')
+        raise _refuse(bdf, 'tsm/lock', 'no guest tsm/ attributes (%s)' % why,
                       'only a TEE-capable device under a registered devsec TSM can be locked')
     if cur == 'unknown':
         raise _refuse(bdf, 'tsm/lock', 'TDISP state unknown: %s' % f['unknown'].get('tdisp_state', 'unreadable'),
@@ -769,6 +771,24 @@ def _run_trust(engine: Engine, outcomes: t.List[Outcome], levels: t.Mapping[str,
         engine.reread(outcomes)
         engine.ledger.save()
     return _result(engine, outcomes)
+
+
+def record_policy(ledger: Ledger, version: str, result: t.Dict[str, t.Any], check_mode: bool) -> None:
+    """Record the applied policy version in the ledger, once every device of the task converged.
+
+    A failed task records nothing, so a re-run after a halt still sees the older version. The
+    record counts as a change (``changed``, ``policy_recorded``), predicted in check mode."""
+    if not isinstance(version, str) or not version.strip() or len(version) > 128 or '\n' in version:
+        raise TdispError('%r is not a policy version' % (version,), attribute='policy_version',
+                         remedy='pass the policy\'s version string, e.g. 2026.11.1')
+    if result.get('failed'):
+        result['policy_recorded'] = False
+        return
+    changes = ledger.set_policy(version)
+    if changes and not check_mode:
+        ledger.save()
+    result['policy_recorded'] = changes
+    result['changed'] = bool(result.get('changed')) or changes
 
 
 def finish(module: t.Any, result: t.Dict[str, t.Any]) -> None:

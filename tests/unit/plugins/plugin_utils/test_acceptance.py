@@ -204,3 +204,16 @@ def test_an_invalid_policy_is_refused_before_anything_is_planned():
     with pytest.raises(acc.AcceptanceError) as exc:
         acc.step({'devices': [gpu()]}, dict(POLICY, rules=[{'id': 'x', 'trust': 'tcb', 'vendor': '0x10de'}]), MANIFESTS, now=NOW)
     assert 'require' in str(exc.value)
+
+
+def test_the_preflight_judges_a_device_being_locked_by_what_the_run_intends():
+    """An NVMe drive about to be locked is not 'blocked' (no verdict yet): the lock itself interrupts it."""
+    nvme = dict(gpu(bdf='0000:5e:00.0'), vendor='0x144d', device='0xa80a', **{'class': '0x010802'})
+    policy = dict(POLICY, rules=POLICY['rules'] + [{'id': 'nvme-tcb', 'vendor': '0x144d', 'trust': 'tcb',
+                                                     'require': {'manifest': 'eg100-96.00'}}])
+    r = acc.step({'devices': [nvme]}, policy, MANIFESTS, now=NOW)
+    (problem,) = r['preflight']
+    assert problem['kind'] == 'driver_unbind' and 'locked and accepted' in problem['reason']
+    boot_disk = dict(virtio(bdf='0000:00:04.0'), device='0x1042', **{'class': '0x010000'})
+    r = acc.step({'devices': [nvme, boot_disk]}, policy, MANIFESTS, now=NOW)
+    assert r['preflight'] == []

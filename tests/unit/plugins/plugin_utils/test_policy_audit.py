@@ -253,3 +253,25 @@ def test_bad_ledger(ledger: t.Any, line: str) -> None:
     with pytest.raises(PolicyError) as info:
         run([h100()], ledger=ledger)
     assert info.value.errors == [info.value.errors[0]] and info.value.errors[0].startswith(line)
+
+
+def test_the_ledger_as_the_info_module_returns_it_is_understood() -> None:
+    """tdisp_device_info returns {devices, policy}; the policy version applies to every record."""
+    from ansible_collections.coco.tdisp.plugins.plugin_utils._policy import _ledger
+    errors: list = []
+    got = _ledger({'devices': {'0000:41:00.0': {'trust_level': 'tcb', 'generation': 7}}, 'policy': {'version': '2026.11.1'}}, errors)
+    assert errors == []
+    assert got == {'0000:41:00.0': {'level': 'tcb', 'generation': 7, 'policy_version': '2026.11.1'}}
+    assert _ledger({'devices': {}, 'policy': None}, errors) == {} and errors == []
+
+
+def test_a_device_never_locked_that_the_rule_wants_in_the_tcb_is_not_accepted_yet() -> None:
+    """No verdict because there is no evidence (unlocked): the rollout has not reached it, which is not_accepted."""
+    unlocked = h100(state='unlocked', level='adversary')
+    del unlocked['evidence']
+    result = run([unlocked, virtio()], verdicts={}, ledger={})
+    assert kinds(result) == ['not_accepted']
+    assert 'has not been through lock, verify, accept' in finding(result, 'not_accepted')['reason']
+    # ... while a device whose evidence was read and refused is compliant at its fallback level
+    result = run([h100(state='unlocked', level='blocked'), virtio()], verdicts=verdicts(status='contraindicated'), ledger={})
+    assert kinds(result) == ['compliant']
