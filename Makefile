@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help env test sanity units pytest integration lint changelog demo bench clean
+.PHONY: help env test sanity units pytest integration lint compat demo bench clean
 
 help:
 	@echo "make demo   - create the environment, start a simulated fleet, run the main job, print a summary"
@@ -17,7 +17,7 @@ help:
 env:
 	@./tools/env.sh
 
-test: env sanity units pytest integration lint
+test: env sanity units pytest integration lint compat
 	@echo "make test: all checks passed"
 
 sanity: env
@@ -44,3 +44,6 @@ bench: env
 
 clean:
 	rm -rf build tests/output
+
+compat: env
+	./tools/compat.sh

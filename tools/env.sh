@@ -40,10 +40,14 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
     rm -rf .venv
     "$py" -m venv .venv
     export PIP_DISABLE_PIP_VERSION_CHECK=1
-    quiet() { "$@" 2> >(grep -v -e "^WARNING: Location .file:///" -e "BuildBackendWarning" >&2); }
-    quiet .venv/bin/python -m pip install -q --upgrade pip
-    quiet .venv/bin/python -m pip install -q -r "$reqs" -r requirements/test.txt
-    quiet .venv/bin/python -m pip install -q --no-deps -e simulator
+    mkdir -p build
+    log=build/env.log
+    : > "$log"
+    # pip's output goes to build/env.log; shown only when an install fails.
+    quiet() { "$@" >>"$log" 2>&1 || { tail -40 "$log" >&2; echo "env: failed: $*; full log in $log" >&2; return 1; }; }
+    quiet .venv/bin/python -m pip install --upgrade pip
+    quiet .venv/bin/python -m pip install -r "$reqs" -r requirements/test.txt
+    quiet .venv/bin/python -m pip install --no-deps -e simulator
     echo "$want" > "$stamp"
 fi
 

@@ -33,7 +33,7 @@ FILTERS = policy_filters.FilterModule().filters()
 
 
 def test_exports() -> None:
-    assert sorted(FILTERS) == ['policy_audit', 'policy_expected', 'policy_plan', 'policy_preflight', 'policy_validate']
+    assert sorted(FILTERS) == ['policy_audit', 'policy_expected', 'policy_plan', 'policy_preflight', 'policy_validate', 'select_devices']
 
 
 @pytest.mark.parametrize('name', sorted(FILTERS))
