@@ -10,8 +10,9 @@ import copy
 import pytest
 
 from ansible_collections.coco.tdisp.plugins.plugin_utils import _acceptance as acc
-
-from ansible_collections.coco.tdisp.tests.unit.plugins.plugin_utils.tdisp_evidence_factory import Block, NOW, default_blocks, digest_of, make_chain, make_evidence, manifest_for
+from ansible_collections.coco.tdisp.tests.unit.plugins.plugin_utils.tdisp_evidence_factory import (
+    NOW, Block, default_blocks, digest_of, make_chain, make_evidence, manifest_for,
+)
 
 CHAIN = make_chain()
 GOOD = make_evidence(CHAIN, generation=7)
@@ -209,8 +210,8 @@ def test_an_invalid_policy_is_refused_before_anything_is_planned():
 def test_the_preflight_judges_a_device_being_locked_by_what_the_run_intends():
     """An NVMe drive about to be locked is not 'blocked' (no verdict yet): the lock itself interrupts it."""
     nvme = dict(gpu(bdf='0000:5e:00.0'), vendor='0x144d', device='0xa80a', **{'class': '0x010802'})
-    policy = dict(POLICY, rules=POLICY['rules'] + [{'id': 'nvme-tcb', 'vendor': '0x144d', 'trust': 'tcb',
-                                                     'require': {'manifest': 'eg100-96.00'}}])
+    nvme_rule = {'id': 'nvme-tcb', 'vendor': '0x144d', 'trust': 'tcb', 'require': {'manifest': 'eg100-96.00'}}
+    policy = dict(POLICY, rules=POLICY['rules'] + [nvme_rule])
     r = acc.step({'devices': [nvme]}, policy, MANIFESTS, now=NOW)
     (problem,) = r['preflight']
     assert problem['kind'] == 'driver_unbind' and 'locked and accepted' in problem['reason']
