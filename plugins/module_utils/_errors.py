@@ -58,3 +58,9 @@ class TdispError(Exception):
 
 class EvidenceError(TdispError):
     """Evidence could not be read or parsed (a malformed object, a netlink failure)."""
+
+
+def unexpected_oserror(exc: OSError) -> str:
+    """One line for an ``OSError`` the ABI layer did not expect (modules' last resort; never a traceback)."""
+    return '%s: %s (%s); check the path and run as root' % (
+        exc.filename or 'sysfs', exc.strerror, _errno.errorcode.get(exc.errno or 0, exc.errno))

@@ -190,11 +190,9 @@ diff:
   type: dict
 """
 
-import errno
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
+from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError, unexpected_oserror
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.plan import Options, converge_trust, finish, record_policy
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
@@ -228,8 +226,7 @@ def main() -> None:
     except TdispError as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:  # not one the ABI layer expects: still one line, never a traceback
-        module.fail_json(msg='%s: %s (%s); check the path and run as root'
-                         % (exc.filename or 'sysfs', exc.strerror, errno.errorcode.get(exc.errno or 0, exc.errno)))
+        module.fail_json(msg=unexpected_oserror(exc))
     finish(module, result)
 
 

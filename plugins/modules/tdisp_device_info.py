@@ -255,11 +255,9 @@ ignored:
   sample: []
 """
 
-import errno
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
+from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError, unexpected_oserror
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.evidence import check_endpoint, client_factory
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.info import EVIDENCE_TYPES, gather, parse_nonce
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger
@@ -300,8 +298,7 @@ def main() -> None:
     except TdispError as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:  # not one the ABI layer expects: still one line, never a traceback
-        module.fail_json(msg='%s: %s (%s); check the path and run as root'
-                         % (exc.filename or 'sysfs', exc.strerror, errno.errorcode.get(exc.errno or 0, exc.errno)))
+        module.fail_json(msg=unexpected_oserror(exc))
     module.exit_json(changed=False, **result)
 
 

@@ -30,3 +30,9 @@ def test_as_dict_carries_the_parts():
 
 def test_unknown_errno_number_is_kept():
     assert TdispError('x', errno=9999).errno_name == '9999'
+
+
+def test_an_unexpected_oserror_is_one_line_with_its_path_and_errno_name():
+    from ansible_collections.coco.tdisp.plugins.module_utils._errors import unexpected_oserror
+    msg = unexpected_oserror(OSError(errno.EROFS, 'Read-only file system', '/sys/bus/pci/devices/0000:41:00.0/tsm/lock'))
+    assert msg == '/sys/bus/pci/devices/0000:41:00.0/tsm/lock: Read-only file system (EROFS); check the path and run as root'

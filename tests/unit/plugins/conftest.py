@@ -1,7 +1,8 @@
 # Copyright: coco.tdisp contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Plain directory trees shaped like a sysfs root (docs/internals.md "The simulated host tree").
+"""Shared fixtures: plain directory trees shaped like a sysfs root (docs/internals.md "The simulated host tree"),
+used by the ABI-layer and module unit tests.
 
 No simulator here (it needs Python 3.11+ and these tests run on 3.9 too): the read paths are
 tested against real files and symlinks built in tmp_path, the way ansible.posix tests sysctl.
