@@ -185,7 +185,7 @@ def step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now:
         elif action == 'refused':
             out['refused'].append({'bdf': bdf, 'reason': why, 'rule': decision['rule']})
     try:
-        out['preflight'] = _policy.preflight(devices, intended, list(critical or []))
+        out['preflight'] = _policy.preflight(devices, intended, [] if critical is None else critical)
     except _policy.PolicyError as exc:
         raise AcceptanceError(exc.errors) from None
     out['summary'] = _summary(out)

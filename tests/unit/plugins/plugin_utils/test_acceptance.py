@@ -218,3 +218,10 @@ def test_the_preflight_judges_a_device_being_locked_by_what_the_run_intends():
     boot_disk = dict(virtio(bdf='0000:00:04.0'), device='0x1042', **{'class': '0x010000'})
     r = acc.step({'devices': [nvme, boot_disk]}, policy, MANIFESTS, now=NOW)
     assert r['preflight'] == []
+
+
+@pytest.mark.parametrize('critical', [5, '0000:18:00.0', {'bdf': '0000:18:00.0'}])
+def test_critical_devices_must_be_a_list_of_names(critical):
+    with pytest.raises(acc.AcceptanceError) as exc:
+        step([gpu()], critical=critical)
+    assert 'critical: must be a list' in str(exc.value)
