@@ -16,11 +16,11 @@ from ansible_collections.coco.tdisp.plugins.plugin_utils._verify import VerifyEr
 
 def acceptance_step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now: t.Any = None,
                     allow_disruptive: bool = False, locked_now: t.Any = None, critical: t.Any = None,
-                    ledger: t.Any = None) -> dict[str, t.Any]:
+                    ledger: t.Any = None, retry_rejected: bool = False) -> dict[str, t.Any]:
     """Plan the next module calls of one host from its facts, the policy and the manifests."""
     try:
         return _acceptance.step(info, policy, manifests, nonce=nonce, now=now, allow_disruptive=bool(allow_disruptive),
-                                locked_now=locked_now, critical=critical, ledger=ledger)
+                                locked_now=locked_now, critical=critical, ledger=ledger, retry_rejected=bool(retry_rejected))
     except _acceptance.AcceptanceError as err:
         raise AnsibleFilterError('coco.tdisp.acceptance_step: %s' % '\n'.join(err.errors)) from None
     except (ManifestError, VerifyError) as err:

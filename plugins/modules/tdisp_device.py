@@ -54,6 +54,14 @@ options:
           - Accept is refused when the device's current generation differs. For a device already in RUN, a different
             generation fails the device (its evidence changed after acceptance; re-run lock, verify, accept).
         type: int
+      rejected:
+        description:
+          - Only with O(devices[].state=unlocked). Record in the ledger under O(state_dir) that a policy keeps this device out,
+            as C({reason, policy_version}). The P(coco.tdisp.acceptance#role) role records the devices whose evidence failed
+            verification, and C(playbooks/revoke.yml) the devices it revoked, so that later runs under the same policy version
+            do not lock them again. A device that reaches RUN later has the record removed.
+          - Recording a new reason or policy version counts as a change.
+        type: dict
   tsm:
     description:
       - The guest (devsec) TSM to lock with, V(tsm1).
@@ -207,6 +215,7 @@ def main() -> None:
                 bdf=dict(type='str', required=True),
                 state=dict(type='str', required=True, choices=['unlocked', 'locked', 'run']),
                 generation=dict(type='int'),
+                rejected=dict(type='dict'),
             )),
             tsm=dict(type='str'),
             unbind_driver=dict(type='bool', default=False),

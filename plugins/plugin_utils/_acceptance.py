@@ -41,6 +41,7 @@ ACTIONS = (
     'set_trust',        # only the trust level changes
     'unlock',           # leave LOCKED/RUN (disruptive), then set the trust level
     'refused',          # a change that needs allow_disruptive, or a device the kernel cannot take there
+    'rejected',         # kept out: its evidence failed (or it was revoked) under this policy version; not locked again
 )
 
 
@@ -119,13 +120,16 @@ def _ledger(info: t.Any, ledger: t.Any) -> dict[str, Mapping[str, t.Any]]:
 
 def step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now: t.Any = None, allow_disruptive: bool = False,
          locked_now: t.Optional[Sequence[str]] = None, critical: t.Optional[Sequence[str]] = None,
-         ledger: t.Any = None) -> dict[str, t.Any]:
+         ledger: t.Any = None, retry_rejected: bool = False) -> dict[str, t.Any]:
     """Plan the next module calls for one host. See the module docstring.
 
     ``info``: the ``tdisp_device_info`` result (with evidence where it could be read, and the
     host ledger under ``ledger`` when it returns one; ``ledger`` overrides it).
     ``locked_now``: the devices this run locked itself; returning one of them to unlocked when its
-    evidence fails restores the state it was found in, so it needs no ``allow_disruptive``.
+    evidence fails restores the state it was found in, so it needs no ``allow_disruptive``. The
+    unlock entry then carries ``rejected`` (why, under which policy version) for the ledger, and
+    later runs under the same policy version keep the device out without locking it again, unless
+    ``retry_rejected``.
     Returns ``{policy_version, decisions, verdicts, lock, relock, accept, unlock, trust,
     trust_after_accept, refused, preflight, summary}``; the list entries are ready to pass as ``devices`` to
     ``tdisp_device`` (lock, accept, unlock) and ``device_trust`` (trust, trust_after_accept).
@@ -146,13 +150,17 @@ def step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now:
     by_bdf = {d['bdf']: d for d in devices}
     out: dict[str, t.Any] = {
         'policy_version': result['policy_version'], 'decisions': [], 'verdicts': {b: next(iter(v.values())) for b, v in verdicts.items()},
-        'lock': [], 'relock': [], 'accept': [], 'unlock': [], 'trust': [], 'trust_after_accept': [], 'refused': [], 'preflight': [],
+        'lock': [], 'relock': [], 'accept': [], 'unlock': [], 'trust': [], 'trust_after_accept': [], 'refused': [], 'rejected': [],
+        'preflight': [],
     }
     intended = []  # what the run sets out to do, for the lockout preflight
     for decision in result['decisions']:
         device = by_bdf[decision['bdf']]
+        record = records.get(decision['bdf'])
+        if retry_rejected and record:
+            record = {k: v for k, v in record.items() if k != 'rejected'}
         action, why = _action(device, decision, rule_trust.get(decision['rule']), allow_disruptive, decision['bdf'] in locked_now,
-                              records.get(decision['bdf']))
+                              record, result['policy_version'])
         decision = dict(decision, action=action, action_reason=why)
         out['decisions'].append(decision)
         if action in ('lock_and_verify', 'relock_and_verify'):
@@ -175,8 +183,16 @@ def step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now:
             if _level_change(device, 'tcb'):
                 out['trust_after_accept'].append({'bdf': bdf, 'level': 'tcb'})
         elif action == 'unlock':
-            out['unlock'].append({'bdf': bdf, 'state': 'unlocked'})
+            entry: dict[str, t.Any] = {'bdf': bdf, 'state': 'unlocked'}
+            if bdf in locked_now and rule_trust.get(decision['rule']) == 'tcb' and decision['evidence'].get('verdict_status'):
+                # a verdict was made (not a read failure): remember it, so that the same policy does not lock it again
+                entry['rejected'] = {'reason': _rejection_reason(decision), 'policy_version': result['policy_version']}
+            out['unlock'].append(entry)
             if device.get('trust_abi') not in (None, 'none'):
+                out['trust'].append({'bdf': bdf, 'level': level})
+        elif action == 'rejected':
+            out['rejected'].append({'bdf': bdf, 'reason': why, 'rule': decision['rule']})
+            if _level_change(device, level):
                 out['trust'].append({'bdf': bdf, 'level': level})
         elif action == 'set_trust':
             out['trust'].append({'bdf': bdf, 'level': level})
@@ -211,13 +227,49 @@ def lost_run(device: Mapping[str, t.Any], record: t.Optional[Mapping[str, t.Any]
     return None
 
 
+def evidence_read_error(device: Mapping[str, t.Any]) -> t.Optional[str]:
+    """Why the evidence of a locked or accepted device could not be read, or None when it was.
+
+    A read failure (endpoint absent, no CAP_NET_ADMIN, an ENXIO from the kernel) is not a verdict
+    on the device: acting on it as if the evidence had failed would unlock devices because of a
+    controller or host problem. The planner refuses to act instead, and says why."""
+    evidence = device.get('evidence')
+    if not isinstance(evidence, Mapping):
+        return 'no evidence was read (tdisp_device_info include_evidence)'
+    for error in evidence.get('errors') or []:
+        if isinstance(error, Mapping) and error.get('object') == '*':
+            return str(error.get('msg'))
+    if not isinstance(evidence.get('generation'), int):
+        return 'the evidence carries no generation'
+    return None
+
+
+def _rejection_reason(decision: Mapping[str, t.Any]) -> str:
+    evidence = decision.get('evidence') or {}
+    reasons = list(evidence.get('reasons') or []) or list(evidence.get('failures') or []) or ['the evidence did not satisfy the rule']
+    return 'rule %s: evidence %s against %s: %s' % (decision['rule'], evidence.get('verdict_status') or 'unverified',
+                                                   evidence.get('required'), '; '.join(reasons[:3]))
+
+
 def _action(device: Mapping[str, t.Any], decision: Mapping[str, t.Any], wanted: t.Optional[str], allow_disruptive: bool,
-            locked_by_us: bool, record: t.Optional[Mapping[str, t.Any]] = None) -> tuple[str, str]:
+            locked_by_us: bool, record: t.Optional[Mapping[str, t.Any]] = None, version: t.Optional[str] = None) -> tuple[str, str]:
     """What to do with one device, and why (one line)."""
     state = device.get('tdisp_state')
     level = decision['outcome']['trust']
     guest = device.get('tsm_side') in GUEST_SIDES
     bdf = device['bdf']
+    rejected = (record or {}).get('rejected')
+    if (wanted == 'tcb' and guest and state == 'unlocked' and isinstance(rejected, Mapping)
+            and rejected.get('policy_version') == version and not locked_by_us):
+        return 'rejected', ('kept out at %s: rejected under policy %s (%s): %s; a new policy version, or '
+                            'acceptance_retry_rejected: true, verifies it again' % (level, version, rejected.get('at'), rejected.get('reason')))
+    if wanted == 'tcb' and guest and state in LOCKED_STATES:
+        unreadable = evidence_read_error(device)
+        if unreadable:
+            if locked_by_us:
+                return 'unlock', 'locked by this run, but its evidence cannot be read (%s): unlock it again, nothing accepted' % unreadable
+            return 'refused', ('%s is TDISP %s but its evidence cannot be read (%s); nothing is changed: check tdisp_evidence_endpoint '
+                               'and run as root (reading evidence needs CAP_NET_ADMIN)' % (bdf, state, unreadable))
     if state == 'unknown':
         return 'refused', '%s: its TDISP state cannot be read (%s); fix the device or the kernel before the policy can act' % (
             bdf, '; '.join('%s: %s' % kv for kv in sorted((device.get('unknown') or {}).items())) or 'no reason given')
@@ -245,12 +297,18 @@ def _action(device: Mapping[str, t.Any], decision: Mapping[str, t.Any], wanted: 
                                'set allow_disruptive (acceptance_allow_disruptive: true) or use playbooks/revoke.yml'
                                % (bdf, state, level, decision['rule'], state))
         return 'unlock', 'TDISP %s but rule %s gives %s: unlock (disruptive, allowed)' % (state, decision['rule'], level)
+    fallback = ''
+    if wanted == 'tcb' and level != 'tcb':
+        failures = (decision.get('evidence') or {}).get('failures') or []
+        fallback = ' because %s' % (failures[0] if failures else 'the evidence does not satisfy the rule')
+    if device.get('trust_abi') in (None, 'none'):
+        return 'none', 'no trust interface on this kernel: the level (%s%s) cannot be set' % (level, fallback)
     if _level_change(device, level):
         if device.get('trust_level') == 'tcb' and not allow_disruptive:
             return 'refused', ('%s has trust tcb but the policy gives %s (rule %s): withdrawing private memory is disruptive; '
                                'set allow_disruptive' % (bdf, level, decision['rule']))
-        return 'set_trust', 'trust %s -> %s (rule %s)' % (device.get('trust_level'), level, decision['rule'])
-    return 'none', 'already at %s' % level
+        return 'set_trust', 'trust %s -> %s (rule %s%s)' % (device.get('trust_level'), level, decision['rule'], fallback)
+    return 'none', 'already at %s%s' % (level, fallback)
 
 
 def _summary(plan: Mapping[str, t.Any]) -> dict[str, t.Any]:
@@ -265,5 +323,6 @@ def _summary(plan: Mapping[str, t.Any]) -> dict[str, t.Any]:
         statuses[v.get('status')] = statuses.get(v.get('status'), 0) + 1
     return {'actions': counts, 'outcomes': outcomes, 'verdicts': statuses,
             'contraindicated': statuses.get('contraindicated', 0),
-            'pending': counts['lock_and_verify'], 'refused': counts['refused'],
-            'changes': sum(n for a, n in counts.items() if a not in ('none', 'refused'))}
+            'rejected': counts['rejected'],
+            'pending': counts['lock_and_verify'] + counts['relock_and_verify'], 'refused': counts['refused'],
+            'changes': sum(n for a, n in counts.items() if a not in ('none', 'refused', 'rejected'))}

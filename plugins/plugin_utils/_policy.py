@@ -488,6 +488,12 @@ def _drift(device: Device, decision: dict[str, t.Any], record: t.Optional[dict[s
     drift: dict[str, list[str]] = collections.defaultdict(list)
     want = decision['outcome']['trust']
     state, level = device.get('tdisp_state'), device.get('trust_level')
+    unreadable = _evidence_unreadable(device) if decision['evidence']['required'] and state in _LOCKED_STATES else None
+    if unreadable:
+        # Not a verdict on the device: its evidence could not be read, so nothing can be said about it.
+        drift['evidence_unreadable'].append('the device is TDISP %s at trust %s but its evidence cannot be read (%s); fix the '
+                                            'evidence endpoint or the permissions and audit again' % (state, level, unreadable))
+        return dict(drift)
     by = 'rule %s (policy %s) gives' % (decision['rule'], decision['policy_version'])
     if decision['evidence']['ok'] is False:
         by = 'rule %s (policy %s), with evidence not good enough, gives' % (decision['rule'], decision['policy_version'])
@@ -495,9 +501,13 @@ def _drift(device: Device, decision: dict[str, t.Any], record: t.Optional[dict[s
     if want != 'tcb' and decision.get('rule_trust') == 'tcb' and unverified and state == 'unlocked' and level != 'tcb':
         # The rule wants the device in the TCB and there is no evidence yet (it only exists once the
         # device is locked): the acceptance has not happened, which is not the same as a wrong level.
+        failures = decision['evidence'].get('failures') or []
+        cannot = [f for f in failures if 'cannot be locked' in f]
         drift['not_accepted'].append('rule %s (policy %s) wants tcb once its evidence verifies against %s; the device is TDISP %s '
-                                     'at trust %s and has not been through lock, verify, accept (run the rollout)'
-                                     % (decision['rule'], decision['policy_version'], decision['evidence']['required'], state, level))
+                                     'at trust %s and %s'
+                                     % (decision['rule'], decision['policy_version'], decision['evidence']['required'], state, level,
+                                        cannot[0] if cannot else 'has not been through lock, verify, accept (the rollout does it, '
+                                        'unless this policy version rejected it before)'))
     elif want == 'tcb':
         if state != 'run' or level != 'tcb':
             drift['not_accepted'].append('%s tcb (TDISP run, trust tcb); the device is TDISP %s at trust %s' % (by, state, level))
@@ -510,9 +520,10 @@ def _drift(device: Device, decision: dict[str, t.Any], record: t.Optional[dict[s
     evidence = device.get('evidence') if isinstance(device.get('evidence'), t.Mapping) else {}
     record = record or {'level': None, 'generation': None, 'policy_version': None}
     if record['level'] is not None and level in TRUST_LEVELS and rank(level) < rank(record['level']):
-        drift['trust_reset'].append('the ledger records trust %s (generation %s, policy %s); the kernel now reports %s: the device '
-                                    'probably left RUN; accept it again through lock, verify, accept'
-                                    % (record['level'], record['generation'], record['policy_version'], level))
+        drift['trust_reset'].append('the ledger records trust %s (generation %s, policy %s); the kernel now reports %s: %s'
+                                    % (record['level'], record['generation'], record['policy_version'], level,
+                                       'the device probably left RUN; accept it again through lock, verify, accept'
+                                       if record['level'] == 'tcb' else 'someone or something lowered it; set it again'))
     if record['generation'] is not None and evidence.get('generation') != record['generation']:
         drift['evidence_changed'].append('the evidence generation is now %s, the ledger accepted generation %s; verify and accept again'
                                          % (evidence.get('generation'), record['generation']))
@@ -527,6 +538,19 @@ def _drift(device: Device, decision: dict[str, t.Any], record: t.Optional[dict[s
             drift['manifest_expired'].append('manifest %s allows the accepted evidence only through expired entries: %s'
                                              % (required, '; '.join(expired)))
     return dict(drift)
+
+
+def _evidence_unreadable(device: Device) -> t.Optional[str]:
+    """Why the evidence of a locked or accepted device could not be read (a read error, no generation), or None."""
+    evidence = device.get('evidence')
+    if not isinstance(evidence, t.Mapping):
+        return None  # evidence was not asked for
+    for error in evidence.get('errors') or []:
+        if isinstance(error, t.Mapping) and error.get('object') == '*':
+            return str(error.get('msg'))
+    if not _is_int(evidence.get('generation')):
+        return 'the evidence carries no generation'
+    return None
 
 
 def _manifest_loader(manifests: t.Any) -> t.Callable[[str], t.Any]:

@@ -34,7 +34,7 @@ MIN_STATUSES = ('affirming', 'warning')
 IMPLICIT_DEFAULT = 'implicit-default'
 
 # Drift kinds of the audit; exemptions may name them.
-DRIFT_KINDS = ('not_accepted', 'accepted_not_allowed', 'trust_reset', 'evidence_changed', 'manifest_expired',
+DRIFT_KINDS = ('not_accepted', 'accepted_not_allowed', 'trust_reset', 'evidence_changed', 'evidence_unreadable', 'manifest_expired',
                'unexpected_device', 'missing_device', 'duplicate_device', 'wrong_trust_level')
 
 _VERSION = re.compile(r'[0-9]+(\.[0-9]+){1,3}(-[0-9A-Za-z][0-9A-Za-z.-]*)?')

@@ -39,6 +39,7 @@ def fleet_audit(audits: t.Any, hosts: t.Optional[Sequence[str]] = None, now: t.A
     names = {a['host'] for a in audited}
     missing = sorted(set(hosts or ()) - names)
     drift: list[dict[str, t.Any]] = []
+    exempt: list[dict[str, t.Any]] = []
     kinds: list[str] = []
     per_host = []
     levels: list[t.Any] = []
@@ -55,6 +56,10 @@ def fleet_audit(audits: t.Any, hosts: t.Optional[Sequence[str]] = None, now: t.A
         for f in host_drift:
             drift.append({'host': audit['host'], 'bdf': f.get('bdf'), 'kind': f.get('kind'), 'reason': f.get('reason'),
                           'rule': f.get('rule'), 'policy_version': f.get('policy_version')})
+        for f in findings:
+            if f.get('status') == 'exempt':
+                exempt.append({'host': audit['host'], 'bdf': f.get('bdf'), 'kind': f.get('kind'), 'reason': f.get('reason'),
+                               'rule': f.get('rule'), 'exemption': f.get('exemption')})
         by_bdf = {f.get('bdf'): f for f in findings if f.get('bdf')}
         for d in devices:
             levels.append(d.get('trust_level'))
@@ -80,6 +85,7 @@ def fleet_audit(audits: t.Any, hosts: t.Optional[Sequence[str]] = None, now: t.A
                     'accepted': len(accepted)},
         'findings': {'by_kind': _count(kinds), 'drift': len(drift)},
         'drift': drift,
+        'exempt': exempt,
         'accepted_devices': accepted,
         'per_host': per_host,
     }

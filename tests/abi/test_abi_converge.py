@@ -301,3 +301,37 @@ def test_module_param_tcb_shared_with_device_not_in_run(sim):
     assert not r.get('failed') and not r['changed']
     assert r['warnings'] == ['10001:03:00.0: module devsec_pci trust=tcb applies to it at its next bind, but the device is unlocked, '
                              'not in RUN: it gets no private memory until it is accepted']
+
+
+def test_a_rejection_is_recorded_once_kept_and_cleared_when_the_device_is_accepted(cvm):
+    """tdisp_device devices[].rejected: the ledger keeps why a policy keeps a device out (a change once, then none)."""
+    why = {'reason': 'evidence contraindicated: measurements index 2', 'policy_version': '2026.11.1'}
+    cvm.state(CVM, [{'bdf': GPU, 'state': 'locked'}], unbind_driver=True)
+    check = cvm.state(CVM, [{'bdf': GPU, 'state': 'unlocked', 'rejected': why}], unbind_driver=True, allow_disruptive=True,
+                      check_mode=True)
+    assert check['devices'][0]['rejection_recorded'] is True
+    r = cvm.state(CVM, [{'bdf': GPU, 'state': 'unlocked', 'rejected': why}], unbind_driver=True, allow_disruptive=True)
+    assert r['changed'] and r['devices'][0]['rejection_recorded'] is True
+    with open(os.path.join(cvm.state_dir(CVM), 'ledger.json')) as f:
+        recorded = json.load(f)['devices'][GPU]['rejected']
+    assert {k: recorded[k] for k in ('reason', 'policy_version')} == why and recorded['at'].endswith('Z')
+    mark = cvm.seq()
+    again = cvm.state(CVM, [{'bdf': GPU, 'state': 'unlocked', 'rejected': why}], unbind_driver=True, allow_disruptive=True)
+    assert not again['changed'] and cvm.writes(CVM, mark) == []
+    cvm.state(CVM, [{'bdf': GPU, 'state': 'run'}], unbind_driver=True)
+    with open(os.path.join(cvm.state_dir(CVM), 'ledger.json')) as f:
+        assert 'rejected' not in json.load(f)['devices'].get(GPU, {})
+
+
+@pytest.mark.parametrize('spec, text', [
+    ({'bdf': GPU, 'state': 'run', 'rejected': {'reason': 'x', 'policy_version': '1'}}, 'applies to state unlocked only'),
+    ({'bdf': GPU, 'state': 'unlocked', 'rejected': {'reason': 'x'}}, 'rejected must be {reason: text, policy_version: text}'),
+    ({'bdf': GPU, 'state': 'unlocked', 'rejected': {'reason': ' ', 'policy_version': '1'}}, 'rejected must be'),
+])
+def test_a_malformed_rejection_is_refused_before_anything_is_written(cvm, spec, text):
+    mark = cvm.seq()
+    with pytest.raises(Exception) as exc:
+        r = cvm.state(CVM, [spec])
+        raise AssertionError(r.get('msg'))
+    assert text in str(exc.value)
+    assert cvm.writes(CVM, mark) == []

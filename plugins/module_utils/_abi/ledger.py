@@ -16,6 +16,7 @@ has none. Format::
          "trust_abi": "trust",         # the ABI it was set through
          "generation": 7,              # evidence generation pinned when it was accepted / set
          "pending_rebind": true,       # module trust= written, the bound driver not yet rebound
+         "rejected": {"reason": "...", "policy_version": "2026.11.1", "at": "..."},  # refused by policy (tdisp_device)
          "updated": "2026-11-27T12:00:00Z"}},
      "policy": {"version": "2026.11.1",          # the acceptance policy last applied (device_trust policy_version)
                 "applied": "2026-11-27T12:00:00Z"}}
@@ -36,7 +37,7 @@ from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import is_bd
 
 FILE = 'ledger.json'
 FORMAT = 1
-KEYS = ('unbound_driver', 'trust_level', 'trust_abi', 'generation', 'pending_rebind')
+KEYS = ('unbound_driver', 'trust_level', 'trust_abi', 'generation', 'pending_rebind', 'rejected')
 
 
 class Ledger:

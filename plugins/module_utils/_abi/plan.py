@@ -22,6 +22,7 @@ the predicted device dict.
 from __future__ import annotations
 
 import errno
+import time
 import typing as t
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
@@ -77,6 +78,7 @@ class Outcome:
             changed = any(not a.get('skipped') for a in self.actions)
         else:
             changed = any(a.get('done') for a in self.actions)
+        changed = changed or bool(self.extra.get('rejection_recorded'))
         out: t.Dict[str, t.Any] = {
             'bdf': self.bdf,
             'before': self.before,
@@ -476,6 +478,7 @@ def converge_state(sysfs: Sysfs, ledger: Ledger, devices: t.Sequence[t.Mapping[s
     the task is refused before any write."""
     bdfs = _check_specs(devices)
     specs = {}
+    rejections: t.Dict[str, t.Dict[str, str]] = {}
     for bdf, spec in zip(bdfs, devices):
         state = spec.get('state')
         if state not in TDISP_STATES:
@@ -488,6 +491,9 @@ def converge_state(sysfs: Sysfs, ledger: Ledger, devices: t.Sequence[t.Mapping[s
                 raise TdispError('generation pins the evidence for accept; it applies to state run only', device=bdf,
                                  attribute='generation', remedy='drop generation or use state: run')
         specs[bdf] = (state, gen)
+        rejected = spec.get('rejected')
+        if rejected is not None:
+            rejections[bdf] = _check_rejected(bdf, state, rejected)
 
     engine = Engine(sysfs, ledger, options, evidence_factory)
     try:
@@ -504,9 +510,20 @@ def converge_state(sysfs: Sysfs, ledger: Ledger, devices: t.Sequence[t.Mapping[s
                 refusals.append(exc)
         if refusals:
             return _refused(outcomes, refusals, options.check_mode)
-        return _run(engine, outcomes)
+        return _run(engine, outcomes, rejections)
     finally:
         engine.close()
+
+
+def _check_rejected(bdf: str, state: str, rejected: t.Any) -> t.Dict[str, str]:
+    """``devices[].rejected``: ``{reason, policy_version}``, only with state unlocked."""
+    if state != 'unlocked':
+        raise TdispError('rejected records why a device is kept out; it applies to state unlocked only', device=bdf,
+                         attribute='rejected', remedy='drop rejected or use state: unlocked')
+    if not isinstance(rejected, dict) or not isinstance(rejected.get('reason'), str) or not rejected['reason'].strip() \
+            or not isinstance(rejected.get('policy_version'), str) or set(rejected) - {'reason', 'policy_version'}:
+        raise TdispError('rejected must be {reason: text, policy_version: text}, got %r' % (rejected,), device=bdf, attribute='rejected')
+    return {'reason': ' '.join(rejected['reason'].split())[:500], 'policy_version': rejected['policy_version']}
 
 
 def _refused(outcomes: t.Sequence[Outcome], refusals: t.Sequence[TdispError], check_mode: bool) -> t.Dict[str, t.Any]:
@@ -523,11 +540,13 @@ def _refused(outcomes: t.Sequence[Outcome], refusals: t.Sequence[TdispError], ch
     return {'changed': False, 'failed': True, 'msg': msg, 'errors': [str(e) for e in refusals], 'devices': devs}
 
 
-def _run(engine: Engine, outcomes: t.List[Outcome]) -> t.Dict[str, t.Any]:
+def _run(engine: Engine, outcomes: t.List[Outcome], rejections: t.Optional[t.Mapping[str, t.Dict[str, str]]] = None) -> t.Dict[str, t.Any]:
     check = engine.opts.check_mode
+    rejections = rejections or {}
     if check:
         for out in outcomes:
             out.after = predict(out.before or {}, out.actions)
+            _predict_rejection(engine, out, rejections.get(out.bdf))
     else:
         if any(a['action'] == 'unbind' for o in outcomes for a in o.actions):
             engine.record_owed_drivers(outcomes)
@@ -536,9 +555,34 @@ def _run(engine: Engine, outcomes: t.List[Outcome]) -> t.Dict[str, t.Any]:
                 engine.execute(out)
         for out in outcomes:
             _ledger_after(engine, out)
+            _record_rejection(engine, out, rejections.get(out.bdf))
         engine.reread(outcomes)
         engine.ledger.save()
     return _result(engine, outcomes)
+
+
+def _rejection_differs(engine: Engine, bdf: str, rejected: t.Optional[t.Dict[str, str]]) -> bool:
+    recorded = engine.ledger.entry(bdf).get('rejected') or {}
+    if rejected is None:
+        return False
+    return {k: recorded.get(k) for k in ('reason', 'policy_version')} != rejected
+
+
+def _predict_rejection(engine: Engine, out: Outcome, rejected: t.Optional[t.Dict[str, str]]) -> None:
+    if out.error is None and _rejection_differs(engine, out.bdf, rejected):
+        out.extra['rejection_recorded'] = True
+
+
+def _record_rejection(engine: Engine, out: Outcome, rejected: t.Optional[t.Dict[str, str]]) -> None:
+    """Keep (or forget) why the policy keeps a device out: the acceptance role does not lock it again under that policy version."""
+    if out.error is not None or out.dev is None:
+        return
+    if rejected is not None:
+        if _rejection_differs(engine, out.bdf, rejected):
+            engine.ledger.update(out.bdf, rejected=dict(rejected, at=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())))
+            out.extra['rejection_recorded'] = True
+    elif any(a.get('done') and a.get('attribute') == 'tsm/accept' for a in out.actions) or out.dev.facts.get('tdisp_state') == 'run':
+        engine.ledger.update(out.bdf, rejected=None)
 
 
 def _ledger_after(engine: Engine, out: Outcome) -> None:

@@ -81,7 +81,8 @@ def test_a_nonce_that_does_not_match_the_evidence_denies_acceptance():
     r = step([gpu(state='locked', evidence=GOOD)], nonce=(b'\x99' * 32).hex(), locked_now=['0000:41:00.0'])
     assert r['accept'] == []
     assert r['verdicts']['0000:41:00.0']['status'] == 'contraindicated'
-    assert r['unlock'] == [{'bdf': '0000:41:00.0', 'state': 'unlocked'}]
+    assert [(u['bdf'], u['state']) for u in r['unlock']] == [('0000:41:00.0', 'unlocked')]
+    assert 'stale or replayed evidence' in r['unlock'][0]['rejected']['reason']
 
 
 def test_tampered_firmware_locked_by_this_run_is_unlocked_again_and_blocked():
@@ -89,7 +90,7 @@ def test_tampered_firmware_locked_by_this_run_is_unlocked_again_and_blocked():
     d = action(r, '0000:41:00.0')
     assert d['action'] == 'unlock'
     assert d['outcome']['trust'] == 'blocked'
-    assert r['unlock'] == [{'bdf': '0000:41:00.0', 'state': 'unlocked'}]
+    assert [(u['bdf'], u['state'], u['rejected']['policy_version']) for u in r['unlock']] == [('0000:41:00.0', 'unlocked', '2026.11.1')]
     assert r['trust'] == [{'bdf': '0000:41:00.0', 'level': 'blocked'}]
     assert r['accept'] == []
     assert any('index 2' in reason for reason in d['evidence']['reasons'])
@@ -225,3 +226,33 @@ def test_critical_devices_must_be_a_list_of_names(critical):
     with pytest.raises(acc.AcceptanceError) as exc:
         step([gpu()], critical=critical)
     assert 'critical: must be a list' in str(exc.value)
+
+
+def test_evidence_that_cannot_be_read_is_no_reason_to_unlock_an_accepted_device():
+    """A wrong endpoint or a missing CAP_NET_ADMIN is a host problem, not a verdict: refuse, change nothing."""
+    unreadable = {'errors': [{'object': '*', 'msg': '0000:41:00.0: evidence read: needs CAP_NET_ADMIN (EPERM)'}]}
+    r = step([gpu(state='run', evidence=unreadable, trust_level='tcb')], allow_disruptive=True)
+    d = action(r, '0000:41:00.0')
+    assert d['action'] == 'refused' and 'CAP_NET_ADMIN' in d['action_reason']
+    assert not r['unlock'] and not r['trust'] and not r['relock']
+    # ... but a device this run locked itself is returned to unlocked
+    r = step([gpu(state='locked', evidence=unreadable)], locked_now=['0000:41:00.0'])
+    # unlocked again, and no rejection recorded: a read failure is not a verdict on the device
+    assert r['unlock'] == [{'bdf': '0000:41:00.0', 'state': 'unlocked'}] and r['accept'] == []
+
+
+def test_a_device_rejected_by_this_run_is_recorded_and_not_locked_again_under_the_same_policy():
+    r = step([gpu(state='locked', evidence=TAMPERED)], locked_now=['0000:41:00.0'])
+    (entry,) = r['unlock']
+    assert entry['rejected']['policy_version'] == '2026.11.1'
+    assert entry['rejected']['reason'].startswith('rule gpu-tcb: evidence contraindicated against eg100-96.00: ')
+    ledger = {'0000:41:00.0': {'trust_level': 'blocked', 'rejected': dict(entry['rejected'], at='2026-11-27T12:00:00Z')}}
+    again = step([gpu(trust_level='blocked')], ledger=ledger)
+    d = action(again, '0000:41:00.0')
+    assert d['action'] == 'rejected' and again['lock'] == [] and again['trust'] == []
+    assert again['rejected'][0]['bdf'] == '0000:41:00.0' and again['summary']['rejected'] == 1 and again['summary']['changes'] == 0
+    # a newer policy version, or retry_rejected, verifies it again
+    newer = acc.step({'devices': [gpu(trust_level='blocked')]}, dict(POLICY, version='2026.12.1'), MANIFESTS, now=NOW, ledger=ledger)
+    assert action(newer, '0000:41:00.0')['action'] == 'lock_and_verify'
+    retry = step([gpu(trust_level='blocked')], ledger=ledger, retry_rejected=True)
+    assert action(retry, '0000:41:00.0')['action'] == 'lock_and_verify'

@@ -275,3 +275,11 @@ def test_a_device_never_locked_that_the_rule_wants_in_the_tcb_is_not_accepted_ye
     # ... while a device whose evidence was read and refused is compliant at its fallback level
     result = run([h100(state='unlocked', level='blocked'), virtio()], verdicts=verdicts(status='contraindicated'), ledger={})
     assert kinds(result) == ['compliant']
+
+
+def test_evidence_that_cannot_be_read_is_its_own_drift_kind_not_a_verdict() -> None:
+    device = h100()
+    device['evidence'] = {'errors': [{'object': '*', 'msg': 'evidence endpoint unix:/x: ENOENT'}]}
+    result = run([device, virtio()], verdicts={})
+    assert kinds(result) == ['evidence_unreadable']
+    assert 'ENOENT' in finding(result, 'evidence_unreadable')['reason']

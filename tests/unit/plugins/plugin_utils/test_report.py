@@ -43,9 +43,12 @@ def test_counts_hosts_devices_and_findings_and_names_each_accepted_device_with_i
 
 
 def test_exempt_findings_are_counted_apart_and_are_not_drift():
-    report = fleet_audit([audit('a', [OK_GPU, EXEMPT], [GPU, NIC])], now=NOW)
+    report = fleet_audit([audit('a', [OK_GPU, dict(EXEMPT, exemption={'reason': 'RMA pending', 'until': '2026-12-31'})], [GPU, NIC])],
+                         now=NOW)
     assert report['findings'] == {'by_kind': {'compliant': 1, 'exempt': 1}, 'drift': 0}
     assert report['hosts']['compliant'] == 1
+    assert report['exempt'] == [{'host': 'a', 'bdf': '0000:0c:00.0', 'kind': 'not_accepted', 'reason': None, 'rule': 'cx7-tcb',
+                                 'exemption': {'reason': 'RMA pending', 'until': '2026-12-31'}}]
 
 
 def test_hostvars_are_accepted_and_hosts_without_an_audit_are_skipped():
