@@ -41,6 +41,7 @@ ACTIONS = (
     'set_trust',        # only the trust level changes
     'unlock',           # leave LOCKED/RUN (disruptive), then set the trust level
     'refused',          # a change that needs allow_disruptive, or a device the kernel cannot take there
+    'abandon',          # locked by this run but its evidence cannot be read: unlock it again, keep its level, host not converged
     'rejected',         # kept out: its evidence failed (or it was revoked) under this policy version; not locked again
 )
 
@@ -190,6 +191,11 @@ def step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now:
             out['unlock'].append(entry)
             if device.get('trust_abi') not in (None, 'none'):
                 out['trust'].append({'bdf': bdf, 'level': level})
+        elif action == 'abandon':
+            # A host problem, not a verdict: restore the device (no trust change, no rejection record)
+            # and refuse, so that the host is not taken for converged and the gate stops.
+            out['unlock'].append({'bdf': bdf, 'state': 'unlocked'})
+            out['refused'].append({'bdf': bdf, 'reason': why, 'rule': decision['rule']})
         elif action == 'rejected':
             out['rejected'].append({'bdf': bdf, 'reason': why, 'rule': decision['rule']})
             if _level_change(device, level):
@@ -261,13 +267,15 @@ def _action(device: Mapping[str, t.Any], decision: Mapping[str, t.Any], wanted: 
     rejected = (record or {}).get('rejected')
     if (wanted == 'tcb' and guest and state == 'unlocked' and isinstance(rejected, Mapping)
             and rejected.get('policy_version') == version and not locked_by_us):
-        return 'rejected', ('kept out at %s: rejected under policy %s (%s): %s; a new policy version, or '
+        return 'rejected', ('at %s: rejected under policy %s (%s): %s; a new policy version, or '
                             'acceptance_retry_rejected: true, verifies it again' % (level, version, rejected.get('at'), rejected.get('reason')))
     if wanted == 'tcb' and guest and state in LOCKED_STATES:
         unreadable = evidence_read_error(device)
         if unreadable:
             if locked_by_us:
-                return 'unlock', 'locked by this run, but its evidence cannot be read (%s): unlock it again, nothing accepted' % unreadable
+                return 'abandon', ('%s was locked by this run, but its evidence cannot be read (%s): unlocked again at its level, nothing '
+                                   'accepted; check tdisp_evidence_endpoint and run as root (reading evidence needs CAP_NET_ADMIN)'
+                                   % (bdf, unreadable))
             return 'refused', ('%s is TDISP %s but its evidence cannot be read (%s); nothing is changed: check tdisp_evidence_endpoint '
                                'and run as root (reading evidence needs CAP_NET_ADMIN)' % (bdf, state, unreadable))
     if state == 'unknown':
@@ -321,8 +329,9 @@ def _summary(plan: Mapping[str, t.Any]) -> dict[str, t.Any]:
         outcomes[level] = outcomes.get(level, 0) + 1
     for v in plan['verdicts'].values():
         statuses[v.get('status')] = statuses.get(v.get('status'), 0) + 1
+    touched = {entry['bdf'] for key in ('lock', 'relock', 'accept', 'unlock', 'trust', 'trust_after_accept') for entry in plan[key]}
     return {'actions': counts, 'outcomes': outcomes, 'verdicts': statuses,
             'contraindicated': statuses.get('contraindicated', 0),
             'rejected': counts['rejected'],
-            'pending': counts['lock_and_verify'] + counts['relock_and_verify'], 'refused': counts['refused'],
-            'changes': sum(n for a, n in counts.items() if a not in ('none', 'refused', 'rejected'))}
+            'pending': counts['lock_and_verify'] + counts['relock_and_verify'], 'refused': counts['refused'] + counts['abandon'],
+            'changes': len(touched)}

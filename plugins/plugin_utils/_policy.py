@@ -478,7 +478,9 @@ def _ledger(ledger: t.Any, errors: list[str]) -> dict[str, dict[str, t.Any]]:
         if generation is not None and not _is_int(generation):
             errors.append('ledger[%s].generation: must be a whole number, got %r' % (bdf, generation))
             continue
-        out[bdf] = {'level': level, 'generation': generation, 'policy_version': record.get('policy_version', applied)}
+        rejected = record.get('rejected')
+        out[bdf] = {'level': level, 'generation': generation, 'policy_version': record.get('policy_version', applied),
+                    'rejected': rejected if isinstance(rejected, t.Mapping) else None}
     return out
 
 
@@ -488,17 +490,28 @@ def _drift(device: Device, decision: dict[str, t.Any], record: t.Optional[dict[s
     drift: dict[str, list[str]] = collections.defaultdict(list)
     want = decision['outcome']['trust']
     state, level = device.get('tdisp_state'), device.get('trust_level')
+    record = record or {'level': None, 'generation': None, 'policy_version': None, 'rejected': None}
     unreadable = _evidence_unreadable(device) if decision['evidence']['required'] and state in _LOCKED_STATES else None
     if unreadable:
-        # Not a verdict on the device: its evidence could not be read, so nothing can be said about it.
+        # Not a verdict on the device: its evidence could not be read, so nothing that needs the
+        # evidence can be said about it. What the ledger alone shows (a trust reset) still counts.
         drift['evidence_unreadable'].append('the device is TDISP %s at trust %s but its evidence cannot be read (%s); fix the '
                                             'evidence endpoint or the permissions and audit again' % (state, level, unreadable))
+        _trust_reset(drift, record, level)
         return dict(drift)
+    rejected = record.get('rejected') if isinstance(record.get('rejected'), t.Mapping) else None
+    kept_out = bool(rejected) and rejected.get('policy_version') == decision['policy_version'] and state == 'unlocked'
     by = 'rule %s (policy %s) gives' % (decision['rule'], decision['policy_version'])
     if decision['evidence']['ok'] is False:
         by = 'rule %s (policy %s), with evidence not good enough, gives' % (decision['rule'], decision['policy_version'])
     unverified = decision['evidence']['required'] and decision['evidence']['verdict_status'] is None
-    if want != 'tcb' and decision.get('rule_trust') == 'tcb' and unverified and state == 'unlocked' and level != 'tcb':
+    if kept_out and want != 'tcb':
+        # Rejected under this policy version (its evidence failed, or it was revoked): the policy keeps it
+        # out at the rule's evidence-failure level; that is compliance, unless the level is wrong.
+        if level != want:
+            drift['wrong_trust_level'].append('rejected under policy %s (%s), so %s %s; the device is at %s'
+                                              % (rejected.get('policy_version'), rejected.get('reason'), by, want, level))
+    elif want != 'tcb' and decision.get('rule_trust') == 'tcb' and unverified and state == 'unlocked' and level != 'tcb':
         # The rule wants the device in the TCB and there is no evidence yet (it only exists once the
         # device is locked): the acceptance has not happened, which is not the same as a wrong level.
         failures = decision['evidence'].get('failures') or []
@@ -518,12 +531,7 @@ def _drift(device: Device, decision: dict[str, t.Any], record: t.Optional[dict[s
         shown = level if level is not None else 'unreadable (trust_abi %s)' % device.get('trust_abi')
         drift['wrong_trust_level'].append('%s trust %s; the device is at %s' % (by, want, shown))
     evidence = device.get('evidence') if isinstance(device.get('evidence'), t.Mapping) else {}
-    record = record or {'level': None, 'generation': None, 'policy_version': None}
-    if record['level'] is not None and level in TRUST_LEVELS and rank(level) < rank(record['level']):
-        drift['trust_reset'].append('the ledger records trust %s (generation %s, policy %s); the kernel now reports %s: %s'
-                                    % (record['level'], record['generation'], record['policy_version'], level,
-                                       'the device probably left RUN; accept it again through lock, verify, accept'
-                                       if record['level'] == 'tcb' else 'someone or something lowered it; set it again'))
+    _trust_reset(drift, record, level)
     if record['generation'] is not None and evidence.get('generation') != record['generation']:
         drift['evidence_changed'].append('the evidence generation is now %s, the ledger accepted generation %s; verify and accept again'
                                          % (evidence.get('generation'), record['generation']))
@@ -538,6 +546,14 @@ def _drift(device: Device, decision: dict[str, t.Any], record: t.Optional[dict[s
             drift['manifest_expired'].append('manifest %s allows the accepted evidence only through expired entries: %s'
                                              % (required, '; '.join(expired)))
     return dict(drift)
+
+
+def _trust_reset(drift: dict[str, list[str]], record: t.Mapping[str, t.Any], level: t.Any) -> None:
+    if record.get('level') is not None and level in TRUST_LEVELS and rank(level) < rank(record['level']):
+        drift['trust_reset'].append('the ledger records trust %s (generation %s, policy %s); the kernel now reports %s: %s'
+                                    % (record['level'], record.get('generation'), record.get('policy_version'), level,
+                                       'the device probably left RUN; accept it again through lock, verify, accept'
+                                       if record['level'] == 'tcb' else 'someone or something lowered it; set it again'))
 
 
 def _evidence_unreadable(device: Device) -> t.Optional[str]:

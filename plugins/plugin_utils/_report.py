@@ -77,7 +77,7 @@ def fleet_audit(audits: t.Any, hosts: t.Optional[Sequence[str]] = None, now: t.A
     return {
         'format': FORMAT,
         'kind': 'audit',
-        'generated_at': moment.isoformat(),
+        'generated_at': moment.astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
         'policy_versions': sorted(str(v) for v in versions if v is not None),
         'hosts': {'expected': len(set(hosts or ()) | names), 'audited': len(audited), 'compliant': compliant,
                   'with_drift': len(audited) - compliant, 'not_audited': missing},

@@ -237,8 +237,11 @@ def test_evidence_that_cannot_be_read_is_no_reason_to_unlock_an_accepted_device(
     assert not r['unlock'] and not r['trust'] and not r['relock']
     # ... but a device this run locked itself is returned to unlocked
     r = step([gpu(state='locked', evidence=unreadable)], locked_now=['0000:41:00.0'])
-    # unlocked again, and no rejection recorded: a read failure is not a verdict on the device
-    assert r['unlock'] == [{'bdf': '0000:41:00.0', 'state': 'unlocked'}] and r['accept'] == []
+    # unlocked again at its level, no rejection recorded (a read failure is not a verdict), and the
+    # host is not converged: the failure is listed as refused, so the wave gate stops
+    assert r['unlock'] == [{'bdf': '0000:41:00.0', 'state': 'unlocked'}] and r['accept'] == [] and r['trust'] == []
+    assert action(r, '0000:41:00.0')['action'] == 'abandon'
+    assert [x['bdf'] for x in r['refused']] == ['0000:41:00.0'] and 'CAP_NET_ADMIN' in r['refused'][0]['reason']
 
 
 def test_a_device_rejected_by_this_run_is_recorded_and_not_locked_again_under_the_same_policy():

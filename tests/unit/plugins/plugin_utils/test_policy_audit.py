@@ -261,7 +261,7 @@ def test_the_ledger_as_the_info_module_returns_it_is_understood() -> None:
     errors: list = []
     got = _ledger({'devices': {'0000:41:00.0': {'trust_level': 'tcb', 'generation': 7}}, 'policy': {'version': '2026.11.1'}}, errors)
     assert errors == []
-    assert got == {'0000:41:00.0': {'level': 'tcb', 'generation': 7, 'policy_version': '2026.11.1'}}
+    assert got == {'0000:41:00.0': {'level': 'tcb', 'generation': 7, 'policy_version': '2026.11.1', 'rejected': None}}
     assert _ledger({'devices': {}, 'policy': None}, errors) == {} and errors == []
 
 
@@ -283,3 +283,25 @@ def test_evidence_that_cannot_be_read_is_its_own_drift_kind_not_a_verdict() -> N
     result = run([device, virtio()], verdicts={})
     assert kinds(result) == ['evidence_unreadable']
     assert 'ENOENT' in finding(result, 'evidence_unreadable')['reason']
+
+
+def test_a_device_rejected_under_this_policy_version_is_compliant_at_its_fallback_level() -> None:
+    """The ledger's rejection record (evidence failed, or revoked) explains an unaccepted device; the level must still match."""
+    unlocked = h100(state='unlocked', level='blocked')
+    del unlocked['evidence']
+    record = {'0000:41:00.0': {'trust_level': 'blocked',
+                               'rejected': {'reason': 'revoked by playbooks/revoke.yml', 'policy_version': '2026.11.1'}}}
+    assert kinds(run([unlocked, virtio()], verdicts={}, ledger=record)) == ['compliant']
+    wrong = dict(unlocked, trust_level='normal')
+    result = run([wrong, virtio()], verdicts={}, ledger=record)
+    assert kinds(result) == ['wrong_trust_level']
+    assert 'rejected under policy 2026.11.1 (revoked by playbooks/revoke.yml)' in finding(result, 'wrong_trust_level')['reason']
+    # a rejection under another policy version does not count: the new policy has not verified it yet
+    old = {'0000:41:00.0': dict(record['0000:41:00.0'], rejected={'reason': 'x', 'policy_version': '2026.10.1'})}
+    assert kinds(run([unlocked, virtio()], verdicts={}, ledger=old)) == ['not_accepted']
+
+
+def test_unreadable_evidence_still_shows_a_trust_reset() -> None:
+    device = h100(state='run', level='blocked')
+    device['evidence'] = {'errors': [{'object': '*', 'msg': 'EPERM'}]}
+    assert kinds(run([device, virtio()], verdicts={})) == ['evidence_unreadable', 'trust_reset']

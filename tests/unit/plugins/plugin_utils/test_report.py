@@ -39,7 +39,7 @@ def test_counts_hosts_devices_and_findings_and_names_each_accepted_device_with_i
     assert [(a['host'], a['rule'], a['verdict'], a['compliant']) for a in report['accepted_devices']] == [
         ('a', 'h100-tcb', 'affirming', True), ('b', 'h100-tcb', 'affirming', True)]
     assert [h['host'] for h in report['per_host']] == ['a', 'b']
-    assert report['generated_at'] == NOW.isoformat() and report['policy_versions'] == ['2026.11.1']
+    assert report['generated_at'] == '2026-11-27T12:00:00Z' and report['policy_versions'] == ['2026.11.1']
 
 
 def test_exempt_findings_are_counted_apart_and_are_not_drift():
