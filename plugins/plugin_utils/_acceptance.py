@@ -253,8 +253,8 @@ def evidence_read_error(device: Mapping[str, t.Any]) -> t.Optional[str]:
 def _rejection_reason(decision: Mapping[str, t.Any]) -> str:
     evidence = decision.get('evidence') or {}
     reasons = list(evidence.get('reasons') or []) or list(evidence.get('failures') or []) or ['the evidence did not satisfy the rule']
-    return 'rule %s: evidence %s against %s: %s' % (decision['rule'], evidence.get('verdict_status') or 'unverified',
-                                                   evidence.get('required'), '; '.join(reasons[:3]))
+    status = evidence.get('verdict_status') or 'unverified'
+    return 'rule %s: evidence %s against %s: %s' % (decision['rule'], status, evidence.get('required'), '; '.join(reasons[:3]))
 
 
 def _action(device: Mapping[str, t.Any], decision: Mapping[str, t.Any], wanted: t.Optional[str], allow_disruptive: bool,
@@ -335,3 +335,77 @@ def _summary(plan: Mapping[str, t.Any]) -> dict[str, t.Any]:
             'rejected': counts['rejected'],
             'pending': counts['lock_and_verify'] + counts['relock_and_verify'], 'refused': counts['refused'] + counts['abandon'],
             'changes': len(touched)}
+
+
+def version_key(version: str) -> tuple[t.Any, ...]:
+    """Order policy versions (``2026.11.1``, ``2026.11.1-rc1``): numbers numerically; a suffix sorts before the release."""
+    text = str(version)
+    base, _sep, suffix = text.partition('-')
+    numbers = tuple(int(p) if p.isdigit() else 0 for p in base.split('.'))
+    return numbers, 0 if suffix else 1, suffix
+
+
+def summarize(host: str, policy: Mapping[str, t.Any], facts: Mapping[str, t.Any], plan: Mapping[str, t.Any],
+              found: Mapping[str, Mapping[str, t.Any]], check_mode: bool, failure: t.Optional[str], changed: bool,
+              calls: Sequence[str] = ()) -> dict[str, t.Any]:
+    """The per-host summary (``tdisp_acceptance_summary``) that the rollout gate and reports read.
+
+    ``facts``: the last ``tdisp_device_info`` result; ``plan``: the last :func:`step` result (empty
+    when the run stopped before planning); ``found``: each device's state as the run found it.
+    """
+    by_bdf = {d['bdf']: d for d in facts.get('devices') or [] if isinstance(d, Mapping)}
+    expected: list[dict[str, t.Any]] = []
+    if by_bdf:
+        try:
+            expected = _policy.check_expected(facts, policy)
+        except _policy.PolicyError as exc:
+            expected = [{'kind': 'error', 'reason': e} for e in exc.errors]
+    verdicts = plan.get('verdicts') or {}
+    devices = []
+    for d in plan.get('decisions') or []:
+        dev = by_bdf.get(d['bdf'], {})
+        verdict = verdicts.get(d['bdf'])
+        target = d.get('outcome_if_verified')
+        before = found.get(d['bdf'], d['current'])
+        devices.append({
+            'bdf': d['bdf'], 'vendor': dev.get('vendor'), 'device': dev.get('device'), 'class': dev.get('class'),
+            'rule': d['rule'], 'matched_by': d['matched_by'],
+            'trust': target['trust'] + '_if_verified' if target else d['outcome']['trust'],
+            'tdisp_state': target['tdisp_state'] if target else d['outcome']['tdisp_state'],
+            'action': d['action'], 'action_reason': d['action_reason'],
+            'before': {'tdisp_state': before.get('tdisp_state'), 'trust_level': before.get('trust_level')},
+            'verdict': None if verdict is None else {'status': verdict.get('status'), 'manifest': verdict.get('manifest'),
+                                                     'generation': verdict.get('generation'), 'reasons': verdict.get('reasons')},
+            'exempt': d['exempt'],
+        })
+    notes = []
+    for d in devices:
+        if d['verdict'] is not None and d['verdict']['status'] == 'contraindicated':
+            notes.append('%s %s: contraindicated evidence against %s (rule %s): %s' % (
+                host, d['bdf'], d['verdict']['manifest'], d['rule'], '; '.join((d['verdict']['reasons'] or [])[:2])))
+    for r in plan.get('rejected') or []:
+        notes.append('%s %s: kept out (rule %s) %s' % (host, r['bdf'], r['rule'], r['reason']))
+    for f in expected:
+        notes.append('%s: %s' % (host, f.get('reason')))
+    counts = dict(plan.get('summary') or {})
+    refused = [dict(r, host=host) for r in plan.get('refused') or []]
+    converged = (failure is None and bool(plan) and not refused and counts.get('pending', 1) == 0
+                 and (not check_mode or counts.get('changes', 1) == 0))
+    return {
+        'host': host,
+        'policy_version': plan.get('policy_version') or policy.get('version'),
+        'check_mode': check_mode,
+        'failed': failure is not None,
+        'failure': failure,
+        'changed': changed,
+        'converged': converged,
+        'contraindicated': counts.get('contraindicated', 0) + counts.get('rejected', 0),
+        'counts': counts,
+        'module_calls': list(calls),
+        'devices': devices,
+        'refused': refused,
+        'rejected': list(plan.get('rejected') or []),
+        'preflight': list(plan.get('preflight') or []),
+        'expected': expected,
+        'gate_notes': notes,
+    }

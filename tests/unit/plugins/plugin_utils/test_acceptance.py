@@ -259,3 +259,38 @@ def test_a_device_rejected_by_this_run_is_recorded_and_not_locked_again_under_th
     assert action(newer, '0000:41:00.0')['action'] == 'lock_and_verify'
     retry = step([gpu(trust_level='blocked')], ledger=ledger, retry_rejected=True)
     assert action(retry, '0000:41:00.0')['action'] == 'lock_and_verify'
+
+
+@pytest.mark.parametrize('older, newer', [('2026.9.1', '2026.11.1'), ('2026.11.1-rc1', '2026.11.1'), ('2026.11.1', '2026.11.1.1'),
+                                          ('9.0', '10.0')])
+def test_policy_versions_are_ordered_numerically(older, newer):
+    assert acc.version_key(older) < acc.version_key(newer)
+
+
+def test_the_summary_names_every_device_its_rule_action_and_verdict_and_says_whether_the_host_converged():
+    facts = {'devices': [gpu(state='locked', evidence=GOOD), virtio()]}
+    plan = acc.step(facts, POLICY, MANIFESTS, now=NOW, nonce=(b'\x11' * 32).hex())
+    found = {'0000:41:00.0': {'tdisp_state': 'unlocked', 'trust_level': 'adversary'}}
+    s = acc.summarize('cvm-1', POLICY, facts, plan, found, check_mode=False, failure=None, changed=True,
+                      calls=['tdisp_device_info', 'tdisp_device'])
+    by = {d['bdf']: d for d in s['devices']}
+    assert by['0000:41:00.0']['action'] == 'accept' and by['0000:41:00.0']['rule'] == 'gpu-tcb'
+    assert by['0000:41:00.0']['before'] == {'tdisp_state': 'unlocked', 'trust_level': 'adversary'}
+    assert by['0000:41:00.0']['verdict']['status'] == 'affirming'
+    assert by['0000:00:03.0']['action'] == 'set_trust' and by['0000:00:03.0']['trust'] == 'normal'
+    assert s['converged'] and not s['failed'] and s['contraindicated'] == 0 and s['module_calls'] == ['tdisp_device_info', 'tdisp_device']
+    # check mode: a plan with changes is not converged; a failure is never converged
+    assert not acc.summarize('cvm-1', POLICY, facts, plan, found, check_mode=True, failure=None, changed=True)['converged']
+    failed = acc.summarize('cvm-1', POLICY, facts, {}, {}, check_mode=False, failure='cvm-1: Read: EPERM', changed=False)
+    assert failed['failed'] and not failed['converged'] and failed['failure'] == 'cvm-1: Read: EPERM' and failed['devices'] == []
+
+
+def test_the_summary_gate_notes_name_contraindicated_kept_out_and_missing_devices():
+    facts = {'devices': [gpu(state='locked', evidence=TAMPERED)]}
+    plan = acc.step(facts, dict(POLICY, expected=[{'id': 'gpus', 'vendor': '0x10de', 'count': 2}]), MANIFESTS, now=NOW,
+                    locked_now=['0000:41:00.0'])
+    s = acc.summarize('cvm-1', dict(POLICY, expected=[{'id': 'gpus', 'vendor': '0x10de', 'count': 2}]), facts, plan, {},
+                      check_mode=False, failure=None, changed=True)
+    assert s['contraindicated'] == 1
+    assert any('contraindicated evidence against eg100-96.00 (rule gpu-tcb)' in n for n in s['gate_notes'])
+    assert any('expected[0] (id gpus)' in n for n in s['gate_notes'])

@@ -1,0 +1,179 @@
+# Copyright: coco.tdisp contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Action plugin of coco.tdisp.tdisp_acceptance: converge one host to an acceptance policy.
+
+One task runs the whole sequence for a host, so that a fleet pays one task's overhead per host
+rather than one per step: read (``tdisp_device_info``) -> plan on the controller -> [lock
+(``tdisp_device``) -> read -> plan] -> accept/unlock (``tdisp_device``) -> trust
+(``device_trust``). The planning, the policy, the evidence verification and the summary are the
+pure functions of ``plugin_utils/_acceptance.py``; this file only sequences the module calls.
+"""
+
+from __future__ import annotations
+
+import secrets
+import typing as t
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_text
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.coco.tdisp.plugins.plugin_utils import _acceptance, _policy
+from ansible_collections.coco.tdisp.plugins.plugin_utils._manifest import manifests_errors
+
+display = Display()
+
+ARGUMENT_SPEC: dict[str, t.Any] = {
+    'policy': {'type': 'dict', 'required': True},
+    'manifests': {'type': 'dict', 'default': {}},
+    'critical_devices': {'type': 'list', 'elements': 'str', 'default': []},
+    'allow_disruptive': {'type': 'bool', 'default': False},
+    'allow_older_policy': {'type': 'bool', 'default': False},
+    'retry_rejected': {'type': 'bool', 'default': False},
+    'force': {'type': 'bool', 'default': False},
+    'fail_on_error': {'type': 'bool', 'default': True},
+    'sysfs_root': {'type': 'path', 'default': '/sys'},
+    'evidence_endpoint': {'type': 'str', 'default': 'netlink'},
+    'state_dir': {'type': 'path', 'default': '/var/lib/coco-tdisp'},
+    'tsm': {'type': 'str'},
+    'summary_fact': {'type': 'str', 'default': 'tdisp_acceptance_summary'},
+}
+
+
+class _Stop(Exception):
+    """A step failed: the summary records why and the sequence ends."""
+
+
+class ActionModule(ActionBase):
+    """Converge one host to an acceptance policy (see the module documentation)."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = True
+
+    def run(self, tmp: t.Any = None, task_vars: t.Optional[dict[str, t.Any]] = None) -> dict[str, t.Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        host = to_text(task_vars.get('inventory_hostname', self._task.get_name()))
+        critical = args['critical_devices']
+        # Bad input fails here, on the controller, before any module runs on the host.
+        try:
+            checked = _policy.validate(args['policy'], args['manifests'])
+        except _policy.PolicyError as err:
+            raise AnsibleActionFail('refused before any host was read: the policy has %d problem%s: %s'
+                                    % (len(err.errors), '' if len(err.errors) == 1 else 's', '; '.join(err.errors))) from None
+        problems = manifests_errors(args['manifests'])
+        if problems:
+            raise AnsibleActionFail('refused before any host was read: reference manifests: %s' % '; '.join(problems))
+        for warning in checked.warnings:
+            display.warning('%s: %s' % (host, warning))
+        policy = checked.as_dict()
+        run = _Run(self, task_vars, args, host, policy)
+        try:
+            run.converge(critical)
+        except _Stop as stop:
+            run.failure = '%s: %s' % (host, stop)
+        finally:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        summary = run.summary()
+        result.update(changed=summary['changed'], summary=summary, ansible_facts={args['summary_fact']: summary})
+        if run.diffs:
+            result['diff'] = run.diffs
+        if run.failure and args['fail_on_error']:
+            result.update(failed=True, msg=run.failure)
+        return result
+
+
+class _Run:
+    """The state of one host's sequence."""
+
+    def __init__(self, action: ActionModule, task_vars: dict[str, t.Any], args: dict[str, t.Any], host: str,
+                 policy: dict[str, t.Any]) -> None:
+        self.action = action
+        self.task_vars = task_vars
+        self.args = args
+        self.host = host
+        self.policy = policy
+        self.check_mode = bool(action._task.check_mode)
+        self.nonce = secrets.token_hex(32)
+        self.facts: dict[str, t.Any] = {}
+        self.plan: dict[str, t.Any] = {}
+        self.found: dict[str, t.Any] = {}
+        self.failure: t.Optional[str] = None
+        self.changed = False
+        self.diffs: list[t.Any] = []
+        self.calls: list[str] = []
+
+    # -- module calls ------------------------------------------------------------------------------
+    def _module(self, name: str, step: str, **module_args: t.Any) -> dict[str, t.Any]:
+        common = {'sysfs_root': self.args['sysfs_root'], 'state_dir': self.args['state_dir']}
+        if name != 'device_trust':
+            common['evidence_endpoint'] = self.args['evidence_endpoint']
+        common.update(module_args)
+        self.calls.append(name)
+        res = self.action._execute_module(module_name='coco.tdisp.%s' % name, module_args=common, task_vars=self.task_vars)
+        if res.get('changed'):
+            self.changed = True
+        if res.get('diff'):
+            self.diffs.extend(res['diff'] if isinstance(res['diff'], list) else [res['diff']])
+        if res.get('failed') or res.get('unreachable'):
+            raise _Stop('%s: %s' % (step, to_text(res.get('msg') or 'failed')))
+        return res
+
+    def _read(self) -> dict[str, t.Any]:
+        return self._module('tdisp_device_info', 'Read the host\'s devices, their evidence and the ledger',
+                            all_devices=True, include_evidence=True, nonce=self.nonce)
+
+    def _step(self, facts: dict[str, t.Any], locked_now: t.Optional[list[str]] = None) -> dict[str, t.Any]:
+        try:
+            return _acceptance.step(facts, self.policy, self.args['manifests'], nonce=self.nonce,
+                                    allow_disruptive=self.args['allow_disruptive'], locked_now=locked_now,
+                                    critical=self.args['critical_devices'], retry_rejected=self.args['retry_rejected'])
+        except _acceptance.AcceptanceError as err:
+            raise _Stop('Plan the host: %s' % '; '.join(err.errors)) from None
+
+    # -- the sequence ------------------------------------------------------------------------------
+    def converge(self, critical: list[str]) -> None:
+        del critical  # validated with the rest by the planner
+        self.facts = self._read()
+        applied = (self.facts.get('ledger') or {}).get('policy') or {}
+        if applied.get('version') and not self.args['allow_older_policy'] and \
+                _acceptance.version_key(self.policy['version']) < _acceptance.version_key(applied['version']):
+            raise _Stop('Refuse to replace a newer policy with an older one: %s runs policy %s, newer than %s; apply the newer '
+                        'policy, or set acceptance_allow_older_policy: true to roll back'
+                        % (self.host, applied['version'], self.policy['version']))
+        self.plan = self._step(self.facts)
+        self.found = {d['bdf']: d['current'] for d in self.plan['decisions']}
+        if self.plan['preflight'] and not self.args['force']:
+            raise _Stop('Refuse a plan that would cut the host off: lockout preflight: %s; list the device in a rule that keeps it '
+                        'in service, or set tdisp_acceptance_force: true' % '; '.join(p['reason'] for p in self.plan['preflight']))
+        to_lock = self.plan['lock'] + self.plan['relock']
+        if to_lock:
+            locked = self._module('tdisp_device', 'Lock the devices the policy wants in the TCB', devices=to_lock,
+                                  tsm=self.args['tsm'], unbind_driver=True, rebind_driver=False,
+                                  allow_disruptive=bool(self.plan['relock']))
+            if locked.get('changed') and not self.check_mode:
+                self.facts = self._read()
+                self.plan = self._step(self.facts, locked_now=[d['bdf'] for d in to_lock])
+        moves = self.plan['accept'] + self.plan['unlock']
+        if moves:
+            self._module('tdisp_device', 'Accept the devices whose evidence verified, unlock the ones that must leave TDISP',
+                         devices=moves, tsm=self.args['tsm'], unbind_driver=True, rebind_driver=True,
+                         allow_disruptive=bool(self.plan['unlock']))
+        levels = self.plan['trust'] + ([] if self.check_mode else self.plan['trust_after_accept'])
+        converges = not self.plan['refused']
+        record = converges and applied.get('version') != self.plan['policy_version']
+        if levels or record:
+            trust_args: dict[str, t.Any] = {'devices': levels, 'unbind_driver': True,
+                                            'allow_disruptive': self.args['allow_disruptive']}
+            if converges:
+                # Recorded only when nothing was refused: a host left half-way keeps the older version.
+                trust_args['policy_version'] = self.plan['policy_version']
+            self._module('device_trust', 'Set the trust levels and record the policy version', **trust_args)
+
+    def summary(self) -> dict[str, t.Any]:
+        return _acceptance.summarize(self.host, self.policy, self.facts, self.plan, self.found, check_mode=self.check_mode,
+                                     failure=self.failure, changed=self.changed, calls=self.calls)
