@@ -4,19 +4,9 @@
 # RUN the audit reports that device (trust_reset / evidence_changed). The audit writes nothing.
 set -euo pipefail
 cd "$(dirname "$0")"
-: "${TDISP_SIM:?}" "${TDISP_SIM_MOUNT:?}" "${TDISP_SIM_RUN_DIR:?}" "${ANSIBLE_CONFIG:?}"
-REPO=$(cd ../../../.. && pwd)
-INV=$REPO/inventories/simulator.py   # so that inventories/group_vars apply (policy, manifests, expected devices)
-WORK=$(dirname "$TDISP_SIM_MOUNT")/audit
-mkdir -p "$WORK"
-export TDISP_SIM_MOUNT TDISP_SIM_RUN_DIR
+. ../../lib/fleet.sh
+fleet_target audit
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-last_seq() {
-    "$TDISP_SIM" log --mount "$TDISP_SIM_MOUNT" --json | python3 -c '
-import json, sys
-print(max([json.loads(line)["seq"] for line in sys.stdin if line.strip()] or [0]))'
-}
 # Events since SEQ that a read-only run must not cause (anything but evidence reads).
 changes_since() {
     "$TDISP_SIM" log --mount "$TDISP_SIM_MOUNT" --json --since "$1" | python3 -c '

@@ -5,19 +5,9 @@
 # selects only the devices whose measurement matches (the GPUs, not the NIC or the NVMe drive).
 set -euo pipefail
 cd "$(dirname "$0")"
-: "${TDISP_SIM:?}" "${TDISP_SIM_MOUNT:?}" "${TDISP_SIM_RUN_DIR:?}" "${ANSIBLE_CONFIG:?}"
-REPO=$(cd ../../../.. && pwd)
-INV=$REPO/inventories/simulator.py   # so that inventories/group_vars apply (policy, manifests, expected devices)
-WORK=$(dirname "$TDISP_SIM_MOUNT")/revoke
-mkdir -p "$WORK"
-export TDISP_SIM_MOUNT TDISP_SIM_RUN_DIR
+. ../../lib/fleet.sh
+fleet_target revoke
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-last_seq() {
-    "$TDISP_SIM" log --mount "$TDISP_SIM_MOUNT" --json | python3 -c '
-import json, sys
-print(max([json.loads(line)["seq"] for line in sys.stdin if line.strip()] or [0]))'
-}
 # Write events since SEQ: "host path=value result".
 writes_since() {
     "$TDISP_SIM" log --mount "$TDISP_SIM_MOUNT" --json --since "$1" | python3 -c '
@@ -27,7 +17,6 @@ for line in sys.stdin:
     if e.get("event") == "write":
         print(e["host"], "%s=%s" % (e.get("path"), e.get("value")), e.get("result"))'
 }
-sim_list() { "$TDISP_SIM" list --mount "$TDISP_SIM_MOUNT" --json; }
 revoke() { ansible-playbook -i "$INV" "$REPO/playbooks/revoke.yml" "$@"; }
 # Compare two fleet listings: the devices named in $3 (comma-separated BDFs) must be unlocked,
 # not accepted, at trust $4 on every host; every other device must be exactly as before.

@@ -7,19 +7,9 @@
 # ledger exists.
 set -euo pipefail
 cd "$(dirname "$0")"
-: "${TDISP_SIM:?}" "${TDISP_SIM_MOUNT:?}" "${TDISP_SIM_RUN_DIR:?}" "${ANSIBLE_CONFIG:?}"
-REPO=$(cd ../../../.. && pwd)
-INV=$REPO/inventories/simulator.py   # so that inventories/group_vars apply (policy, manifests, expected devices)
-WORK=$(dirname "$TDISP_SIM_MOUNT")/role_argspec
-mkdir -p "$WORK"
-export TDISP_SIM_MOUNT TDISP_SIM_RUN_DIR
+. ../../lib/fleet.sh
+fleet_target role_argspec
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-last_seq() {
-    "$TDISP_SIM" log --mount "$TDISP_SIM_MOUNT" --json | python3 -c '
-import json, sys
-print(max([json.loads(line)["seq"] for line in sys.stdin if line.strip()] or [0]))'
-}
 # refused NAME MESSAGE... -- PLAYBOOK ARGS...: the run must fail, print every MESSAGE, read no
 # host and leave no trace on any host.
 refused() {

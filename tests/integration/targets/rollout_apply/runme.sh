@@ -6,20 +6,10 @@
 # disruptive opt-in re-accepts it and --diff shows before and after.
 set -euo pipefail
 cd "$(dirname "$0")"
-: "${TDISP_SIM:?}" "${TDISP_SIM_MOUNT:?}" "${TDISP_SIM_RUN_DIR:?}" "${ANSIBLE_CONFIG:?}"
-REPO=$(cd ../../../.. && pwd)
-INV=$REPO/inventories/simulator.py   # so that inventories/group_vars apply (policy, manifests, expected devices)
-WORK=$(dirname "$TDISP_SIM_MOUNT")/rollout_apply
-mkdir -p "$WORK"
-export TDISP_SIM_MOUNT TDISP_SIM_RUN_DIR
+. ../../lib/fleet.sh
+fleet_target rollout_apply
 HOSTS="roll-1 roll-2 roll-3 roll-4"
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-last_seq() {
-    "$TDISP_SIM" log --mount "$TDISP_SIM_MOUNT" --json | python3 -c '
-import json, sys
-print(max([json.loads(line)["seq"] for line in sys.stdin if line.strip()] or [0]))'
-}
 # The write events since SEQ, one "host path=value result" line each.
 writes_since() {
     "$TDISP_SIM" log --mount "$TDISP_SIM_MOUNT" --json --since "$1" | python3 -c '

@@ -4,17 +4,8 @@
 # (no write event, no state change in the simulator's log) and no host ledger is created.
 set -euo pipefail
 cd "$(dirname "$0")"
-: "${TDISP_SIM:?}" "${TDISP_SIM_MOUNT:?}" "${TDISP_SIM_RUN_DIR:?}" "${ANSIBLE_CONFIG:?}"
-REPO=$(cd ../../../.. && pwd)
-# inventories/simulator.py (not the harness's static $INVENTORY) so that inventories/group_vars
-# (the policy, the manifests, sim_rollout_small's expected devices) apply.
-INV=$REPO/inventories/simulator.py
-WORK=$(dirname "$TDISP_SIM_MOUNT")/rollout_check
-mkdir -p "$WORK"
-export TDISP_SIM_MOUNT TDISP_SIM_RUN_DIR
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-sim_list() { "$TDISP_SIM" list --mount "$TDISP_SIM_MOUNT" --json; }
+. ../../lib/fleet.sh
+fleet_target rollout_check
 
 sim_list >"$WORK/list-before.json"
 

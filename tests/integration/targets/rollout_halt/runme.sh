@@ -6,19 +6,9 @@
 # Then an older policy must not overwrite the newer one a host records.
 set -euo pipefail
 cd "$(dirname "$0")"
-: "${TDISP_SIM:?}" "${TDISP_SIM_MOUNT:?}" "${TDISP_SIM_RUN_DIR:?}" "${ANSIBLE_CONFIG:?}"
-REPO=$(cd ../../../.. && pwd)
-INV=$REPO/inventories/simulator.py   # so that inventories/group_vars apply (policy, manifests, expected devices)
-WORK=$(dirname "$TDISP_SIM_MOUNT")/rollout_halt
-mkdir -p "$WORK"
-export TDISP_SIM_MOUNT TDISP_SIM_RUN_DIR
+. ../../lib/fleet.sh
+fleet_target rollout_halt
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-last_seq() {
-    "$TDISP_SIM" log --mount "$TDISP_SIM_MOUNT" --json | python3 -c '
-import json, sys
-print(max([json.loads(line)["seq"] for line in sys.stdin if line.strip()] or [0]))'
-}
 # Events since SEQ as "host event path=value result" lines (write events carry path and value).
 events_since() {
     "$TDISP_SIM" log --mount "$TDISP_SIM_MOUNT" --json --since "$1" | python3 -c '
