@@ -70,8 +70,7 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail('refused before any host was read: reference manifests: %s' % '; '.join(problems))
         for warning in checked.warnings:
             display.warning('%s: %s' % (host, warning))
-        policy = checked.as_dict()
-        run = _Run(self, task_vars, args, host, policy)
+        run = _Run(self, task_vars, args, host, checked)
         try:
             run.converge(critical)
         except _Stop as stop:
@@ -91,12 +90,13 @@ class _Run:
     """The state of one host's sequence."""
 
     def __init__(self, action: ActionModule, task_vars: dict[str, t.Any], args: dict[str, t.Any], host: str,
-                 policy: dict[str, t.Any]) -> None:
+                 checked: _policy.Policy) -> None:
         self.action = action
         self.task_vars = task_vars
         self.args = args
         self.host = host
-        self.policy = policy
+        self.checked = checked
+        self.policy = checked.as_dict()
         self.check_mode = bool(action._task.check_mode)
         self.nonce = secrets.token_hex(32)
         self.facts: dict[str, t.Any] = {}
@@ -129,7 +129,7 @@ class _Run:
 
     def _step(self, facts: dict[str, t.Any], locked_now: t.Optional[list[str]] = None) -> dict[str, t.Any]:
         try:
-            return _acceptance.step(facts, self.policy, self.args['manifests'], nonce=self.nonce,
+            return _acceptance.step(facts, self.checked, self.args['manifests'], nonce=self.nonce,
                                     allow_disruptive=self.args['allow_disruptive'], locked_now=locked_now,
                                     critical=self.args['critical_devices'], retry_rejected=self.args['retry_rejected'])
         except _acceptance.AcceptanceError as err:

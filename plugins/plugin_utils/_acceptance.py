@@ -140,10 +140,11 @@ def step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now:
     moment = _now(now)
     manifests = manifests or {}
     try:
-        checked = _policy.validate(policy, manifests)
-        first = _policy.plan(devices, checked.as_dict(), None, manifests, moment)
+        # Validated once (the shadowing analysis is the costly part): a Policy passes through as is.
+        checked = policy if isinstance(policy, _policy.Policy) else _policy.validate(policy, manifests)
+        first = _policy.plan(devices, checked, None, manifests, moment)
         verdicts = _verdicts(devices, first['decisions'], manifests, moment, nonce)
-        result = _policy.plan(devices, checked.as_dict(), verdicts, manifests, moment)
+        result = _policy.plan(devices, checked, verdicts, manifests, moment)
     except _policy.PolicyError as exc:
         raise AcceptanceError(exc.errors) from None
     rule_trust = {rule.id: rule.trust for rule in checked.rules}

@@ -185,8 +185,17 @@ def _explore(left: t.Sequence[Glob], right: t.Sequence[Glob],
     return None
 
 
+def _value(glob: Glob) -> str:
+    """The one string a literal glob matches."""
+    return ''.join(next(iter(tok.chars)) for tok in glob.tokens if tok is not _STAR)
+
+
 def counterexample(wide: t.Sequence[Glob], narrow: Glob) -> t.Optional[str]:
     """A shortest string that ``narrow`` matches and no glob of ``wide`` does, or None."""
+    if narrow.is_literal:
+        # Fast path (the common case: ids written out): the only candidate is the literal itself.
+        value = _value(narrow)
+        return None if any(g.matches(value) for g in wide) else value
     return _explore([narrow], wide, lambda in_narrow, in_wide: in_narrow and not in_wide)
 
 
@@ -197,6 +206,11 @@ def covers(wide: t.Sequence[Glob], narrow: Glob) -> bool:
 
 def common(left: t.Sequence[Glob], right: t.Sequence[Glob]) -> t.Optional[str]:
     """A shortest string matched both by a glob of ``left`` and by a glob of ``right``, or None."""
+    for literals, others in ((left, right), (right, left)):
+        if literals and all(g.is_literal for g in literals):
+            # Fast path: every common string is one of the literals; take the shortest that matches.
+            found = [v for v in sorted({_value(g) for g in literals}, key=lambda v: (len(v), v)) if any(o.matches(v) for o in others)]
+            return found[0] if found else None
     return _explore(left, right, lambda in_left, in_right: in_left and in_right)
 
 

@@ -474,16 +474,30 @@ def _check_root_hash(check: _Check, ev: _Evidence, chain: _Chain) -> None:
                    % (_short(str(root_hash)), alg, chain.label(0), _short(actual)))
 
 
+# The CA certificates are the same for every device of a model: remember which (certificate,
+# issuer) pairs, by the SHA-256 of their DER, verified. Only successes are kept, so a failure is
+# always checked again; the cache lives as long as the controller process (one host's task).
+_VERIFIED_PAIRS: dict[tuple[bytes, bytes], bool] = {}
+_VERIFIED_PAIRS_MAX = 4096
+
+
 def _check_signature_by(check: _Check, chain: _Chain, position: int, issuer_position: int) -> None:
     cert = chain.certs[position]
     issuer = chain.certs[issuer_position]
     by = 'its own key' if position == issuer_position else 'the public key of %s' % chain.label(issuer_position)
+    key = (hashlib.sha256(chain.ders[position]).digest(), hashlib.sha256(chain.ders[issuer_position]).digest())
+    if key in _VERIFIED_PAIRS:
+        return
     try:
         cert.verify_directly_issued_by(issuer)
     except InvalidSignature:
         check.fail('%s: signature does not verify with %s' % (chain.label(position), by))
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         check.fail('%s: signature cannot be checked with %s (%s)' % (chain.label(position), by, ' '.join(str(exc).split())))
+    else:
+        if len(_VERIFIED_PAIRS) >= _VERIFIED_PAIRS_MAX:
+            _VERIFIED_PAIRS.clear()
+        _VERIFIED_PAIRS[key] = True
 
 
 def _check_validity(check: _Check, label: str, cert: t.Any, now: _dt.datetime) -> None:
