@@ -56,6 +56,12 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         del tmp
+        raw_critical = self._task.args.get('critical_devices', [])
+        if not isinstance(raw_critical, list) or not all(isinstance(x, str) for x in raw_critical):
+            # The argument spec would turn '0000:18:00.0' or 5 into a one-element list: refuse the type instead.
+            raise AnsibleActionFail('refused before any host was read: critical_devices (acceptance_critical_devices, '
+                                    'tdisp_critical_devices) must be a list of PCI device names such as [\'0000:00:04.0\'], got %r'
+                                    % (raw_critical,))
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         host = to_text(task_vars.get('inventory_hostname', self._task.get_name()))
         critical = args['critical_devices']
