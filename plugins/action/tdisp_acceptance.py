@@ -4,10 +4,13 @@
 """Action plugin of coco.tdisp.tdisp_acceptance: converge one host to an acceptance policy.
 
 One task runs the whole sequence for a host, so that a fleet pays one task's overhead per host
-rather than one per step: read (``tdisp_device_info``) -> plan on the controller -> [lock
-(``tdisp_device``) -> read -> plan] -> accept/unlock (``tdisp_device``) -> trust
-(``device_trust``). The planning, the policy, the evidence verification and the summary are the
-pure functions of ``plugin_utils/_acceptance.py``; this file only sequences the module calls.
+rather than one per step, and as few module runs as TDISP allows: read (``tdisp_device_info``)
+-> plan on the controller -> [lock, returning the facts with the evidence that exists only
+once a device is locked (``tdisp_device`` with ``facts``) -> plan] -> accept/unlock, then the
+trust levels and the policy version (``tdisp_device`` with ``trust``; ``device_trust`` alone when
+no device changes state). A first rollout costs three module runs per host, a converged re-run
+one. The planning, the policy, the evidence verification and the summary are the pure
+functions of ``plugin_utils/_acceptance.py``; this file only sequences the module calls.
 """
 
 from __future__ import annotations
@@ -158,27 +161,35 @@ class _Run:
                         'in service, or set tdisp_acceptance_force: true' % '; '.join(p['reason'] for p in self.plan['preflight']))
         to_lock = self.plan['lock'] + self.plan['relock']
         if to_lock:
+            # The evidence to verify (the interface report above all) exists once the devices are
+            # locked: the lock returns the host's facts read again, with the evidence.
+            lock_args: dict[str, t.Any] = {}
+            if not self.check_mode:
+                lock_args = {'facts': True, 'include_evidence': True, 'nonce': self.nonce}
             locked = self._module('tdisp_device', 'Lock the devices the policy wants in the TCB', devices=to_lock,
                                   tsm=self.args['tsm'], unbind_driver=True, rebind_driver=False,
-                                  allow_disruptive=bool(self.plan['relock']))
+                                  allow_disruptive=bool(self.plan['relock']), **lock_args)
             if locked.get('changed') and not self.check_mode:
-                self.facts = self._read()
+                self.facts = locked['facts']
                 self.plan = self._step(self.facts, locked_now=[d['bdf'] for d in to_lock])
         moves = self.plan['accept'] + self.plan['unlock']
-        if moves:
-            self._module('tdisp_device', 'Accept the devices whose evidence verified, unlock the ones that must leave TDISP',
-                         devices=moves, tsm=self.args['tsm'], unbind_driver=True, rebind_driver=True,
-                         allow_disruptive=bool(self.plan['unlock']))
         levels = self.plan['trust'] + ([] if self.check_mode else self.plan['trust_after_accept'])
         converges = not self.plan['refused']
         record = converges and applied.get('version') != self.plan['policy_version']
+        trust: t.Optional[dict[str, t.Any]] = None
         if levels or record:
-            trust_args: dict[str, t.Any] = {'devices': levels, 'unbind_driver': True,
-                                            'allow_disruptive': self.args['allow_disruptive']}
+            trust = {'devices': levels, 'allow_disruptive': self.args['allow_disruptive']}
             if converges:
                 # Recorded only when nothing was refused: a host left half-way keeps the older version.
-                trust_args['policy_version'] = self.plan['policy_version']
-            self._module('device_trust', 'Set the trust levels and record the policy version', **trust_args)
+                trust['policy_version'] = self.plan['policy_version']
+        if moves:
+            # One module run: accept/unlock, then (when every device reached its state) the trust levels.
+            self._module('tdisp_device', 'Accept the devices whose evidence verified, unlock the ones that must leave TDISP, '
+                         'then set the trust levels and record the policy version', devices=moves, tsm=self.args['tsm'],
+                         unbind_driver=True, rebind_driver=True, allow_disruptive=bool(self.plan['unlock']),
+                         **({'trust': trust} if trust is not None else {}))
+        elif trust is not None:
+            self._module('device_trust', 'Set the trust levels and record the policy version', unbind_driver=True, **trust)
 
     def summary(self) -> dict[str, t.Any]:
         return _acceptance.summarize(self.host, self.policy, self.facts, self.plan, self.found, check_mode=self.check_mode,

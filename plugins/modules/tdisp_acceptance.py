@@ -13,10 +13,12 @@ description:
     modules on the host. One task per host does the whole sequence, so that a fleet pays one task's overhead per host.
   - Reads every device of the host with its evidence and the host ledger (M(coco.tdisp.tdisp_device_info)); plans on the
     controller (every device decided by the policy, first match wins, each decision attributed to its rule; evidence verified
-    against the reference manifests); locks the devices the policy wants in the TCB (M(coco.tdisp.tdisp_device)), reads and
-    verifies their evidence, accepts those whose evidence verifies with the verified evidence generation pinned, and unlocks the
-    ones that must leave TDISP (M(coco.tdisp.tdisp_device)); sets the trust levels and records the policy version
-    (M(coco.tdisp.device_trust)).
+    against the reference manifests); locks the devices the policy wants in the TCB and reads them again with their evidence in
+    the same module run (M(coco.tdisp.tdisp_device) with O(coco.tdisp.tdisp_device#module:facts=true)), verifies it, then in one
+    more module run accepts those whose evidence verifies with the verified evidence generation pinned, unlocks the ones that
+    must leave TDISP, sets the trust levels and records the policy version (M(coco.tdisp.tdisp_device) with
+    O(coco.tdisp.tdisp_device#module:trust); M(coco.tdisp.device_trust) when no device changes state).
+  - A first rollout of a host takes three module runs, a converged re-run one.
   - Refuses, before any module runs on the host, a policy that does not validate and reference manifests with mistakes. Refuses a
     policy older than the one the host's ledger records (O(allow_older_policy)), and a plan the lockout preflight finds would cut
     the host off (O(force)).

@@ -88,6 +88,55 @@ options:
         session, and where the integer trust ABI exists the kernel resets the device's trust to 0.
     type: bool
     default: false
+  trust:
+    description:
+      - Set trust levels in the same call, after the state changes, exactly as M(coco.tdisp.device_trust) sets them with
+        these devices, O(unbind_driver) and O(rebind_driver) of this task, and the O(trust.allow_disruptive) given here.
+      - Its input is checked with the rest before the first write. It runs only when every device of O(devices) reached its
+        state; otherwise C(trust.skipped) in the result says why nothing was set.
+      - One module run instead of two per host, for a role that accepts devices and then raises their trust level.
+    type: dict
+    suboptions:
+      devices:
+        description: As O(coco.tdisp.device_trust#module:devices).
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          bdf:
+            description: PCI device name.
+            type: str
+            required: true
+          level:
+            description: The trust level, V(blocked), V(adversary), V(normal), V(tcb) or 0 to 3.
+            type: raw
+            required: true
+          driver:
+            description: As O(coco.tdisp.device_trust#module:devices[].driver).
+            type: str
+      allow_disruptive:
+        description: As O(coco.tdisp.device_trust#module:allow_disruptive), for the trust levels.
+        type: bool
+        default: false
+      policy_version:
+        description: As O(coco.tdisp.device_trust#module:policy_version).
+        type: str
+  facts:
+    description:
+      - After the writes, also return the host's facts as M(coco.tdisp.tdisp_device_info) returns them with
+        O(coco.tdisp.tdisp_device_info#module:all_devices=true) (C(tsms), C(devices), the ledger), under RV(facts).
+      - With O(include_evidence=true), each device's evidence too. A device's interface report exists only once it is locked,
+        so a role that locks devices and then verifies their evidence needs one module run instead of two.
+      - Not returned when a device failed. In check mode nothing was written, and the facts are the state as it is.
+    type: bool
+    default: false
+  include_evidence:
+    description: With O(facts=true), as O(coco.tdisp.tdisp_device_info#module:include_evidence).
+    type: bool
+    default: false
+  nonce:
+    description: With O(include_evidence=true), as O(coco.tdisp.tdisp_device_info#module:nonce).
+    type: str
 extends_documentation_fragment:
   - coco.tdisp._attributes
   - coco.tdisp._attributes.action_module
@@ -133,6 +182,26 @@ EXAMPLES = r"""
       - {bdf: '0000:41:00.0', state: unlocked}
     unbind_driver: true
     allow_disruptive: true
+
+- name: Lock devices and return the host's facts with their evidence, in one module run
+  coco.tdisp.tdisp_device:
+    devices:
+      - {bdf: '0000:41:00.0', state: locked}
+    unbind_driver: true
+    facts: true
+    include_evidence: true
+    nonce: "{{ verifier_nonce }}"  # 32 random bytes in hex, chosen by the verifier
+  register: locked
+
+- name: Accept at the verified generation, then raise the trust level, in one module run
+  coco.tdisp.tdisp_device:
+    devices:
+      - {bdf: '0000:41:00.0', state: run, generation: 7}
+    unbind_driver: true
+    trust:
+      devices:
+        - {bdf: '0000:41:00.0', level: tcb}
+      policy_version: '2026.11.1'
 
 - name: Converge a simulated host
   coco.tdisp.tdisp_device:
@@ -193,10 +262,24 @@ errors:
   returned: on failure
   type: list
   elements: str
-diff:
-  description: C(before.devices) and C(after.devices), the device dicts of the task's devices.
-  returned: in diff mode
+trust:
+  description:
+    - The result of O(trust), as M(coco.tdisp.device_trust) returns it (C(changed), C(devices), C(policy_recorded), C(errors)).
+    - C(skipped) says why nothing was set (a state change failed).
+  returned: with O(trust)
   type: dict
+facts:
+  description:
+    - The host after the writes, as M(coco.tdisp.tdisp_device_info) returns it with
+      O(coco.tdisp.tdisp_device_info#module:all_devices=true) (C(tsms), C(devices), C(missing), C(ignored), C(ledger)).
+  returned: with O(facts=true), when no device failed
+  type: dict
+diff:
+  description:
+    - C(before.devices) and C(after.devices), the device dicts of the task's devices.
+    - With O(trust), a list of two such dicts, the state changes and then the trust levels.
+  returned: in diff mode
+  type: raw
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -204,7 +287,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError, unexpected_oserror
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.evidence import check_endpoint, client_factory
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.plan import Options, converge_state, finish
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.info import gather, parse_nonce
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.plan import Options, converge_state, converge_state_and_trust, finish
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
 
 
@@ -224,6 +308,18 @@ def main() -> None:
             sysfs_root=dict(type='path', default='/sys'),
             state_dir=dict(type='path', default='/var/lib/coco-tdisp'),
             evidence_endpoint=dict(type='str', default='netlink'),
+            trust=dict(type='dict', options=dict(
+                devices=dict(type='list', elements='dict', default=[], options=dict(
+                    bdf=dict(type='str', required=True),
+                    level=dict(type='raw', required=True),
+                    driver=dict(type='str'),
+                )),
+                allow_disruptive=dict(type='bool', default=False),
+                policy_version=dict(type='str'),
+            )),
+            facts=dict(type='bool', default=False),
+            include_evidence=dict(type='bool', default=False),
+            nonce=dict(type='str'),
         ),
         supports_check_mode=True,
     )
@@ -232,7 +328,22 @@ def main() -> None:
         options = Options(tsm=p['tsm'], unbind_driver=p['unbind_driver'], rebind_driver=p['rebind_driver'],
                           allow_disruptive=p['allow_disruptive'], check_mode=module.check_mode)
         factory = client_factory(check_endpoint(p['evidence_endpoint']))
-        result = converge_state(Sysfs(p['sysfs_root']), Ledger(p['state_dir']), p['devices'], options, factory)
+        evidence = None
+        if p['include_evidence']:
+            if not p['facts']:
+                raise TdispError('include_evidence applies to the facts returned after the writes', attribute='include_evidence',
+                                 remedy='set facts: true, or drop include_evidence')
+            evidence = {'types': None, 'nonce': parse_nonce(p['nonce']), 'max_object_size': 262144}
+        ledger = Ledger(p['state_dir'])
+        sysfs = Sysfs(p['sysfs_root'])
+        if p['trust'] is not None:
+            result = converge_state_and_trust(sysfs, ledger, p['devices'], options, factory, p['trust'])
+        else:
+            result = converge_state(sysfs, ledger, p['devices'], options, factory)
+        if p['facts'] and not result.get('failed'):
+            facts = gather(Sysfs(p['sysfs_root']), evidence=evidence, evidence_factory=factory if evidence else None, all_devices=True)
+            facts['ledger'] = ledger.as_dict()
+            result['facts'] = facts
     except TdispError as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:  # not one the ABI layer expects: still one line, never a traceback

@@ -708,8 +708,8 @@ def _plan_trust(engine: Engine, out: Outcome, dev: Device, level: str) -> t.Opti
     return module
 
 
-def converge_trust(sysfs: Sysfs, ledger: Ledger, devices: t.Sequence[t.Mapping[str, t.Any]], options: Options) -> t.Dict[str, t.Any]:
-    """``device_trust``: set each device's trust level through whichever ABI the kernel has."""
+def check_trust_specs(devices: t.Sequence[t.Mapping[str, t.Any]]) -> t.Tuple[t.List[str], t.Dict[str, str], t.Dict[str, str]]:
+    """The BDFs, levels and named drivers of ``device_trust``'s devices; raises TdispError for bad input."""
     bdfs = _check_specs(devices)
     levels = {}
     named: t.Dict[str, str] = {}
@@ -720,7 +720,12 @@ def converge_trust(sysfs: Sysfs, ledger: Ledger, devices: t.Sequence[t.Mapping[s
             raise TdispError(exc.cause, device=bdf, attribute='level', remedy=exc.remedy)
         if spec.get('driver') is not None:
             named[bdf] = check_name(spec['driver'])
+    return bdfs, levels, named
 
+
+def converge_trust(sysfs: Sysfs, ledger: Ledger, devices: t.Sequence[t.Mapping[str, t.Any]], options: Options) -> t.Dict[str, t.Any]:
+    """``device_trust``: set each device's trust level through whichever ABI the kernel has."""
+    bdfs, levels, named = check_trust_specs(devices)
     engine = Engine(sysfs, ledger, options)
     engine.reader.ledger_drivers.update(named)
     outcomes = [Outcome(b) for b in bdfs]
@@ -817,14 +822,19 @@ def _run_trust(engine: Engine, outcomes: t.List[Outcome], levels: t.Mapping[str,
     return _result(engine, outcomes)
 
 
+def check_policy_version(version: t.Any) -> str:
+    if not isinstance(version, str) or not version.strip() or len(version) > 128 or '\n' in version:
+        raise TdispError('%r is not a policy version' % (version,), attribute='policy_version',
+                         remedy='pass the policy\'s version string, e.g. 2026.11.1')
+    return version
+
+
 def record_policy(ledger: Ledger, version: str, result: t.Dict[str, t.Any], check_mode: bool) -> None:
     """Record the applied policy version in the ledger, once every device of the task converged.
 
     A failed task records nothing, so a re-run after a halt still sees the older version. The
     record counts as a change (``changed``, ``policy_recorded``), predicted in check mode."""
-    if not isinstance(version, str) or not version.strip() or len(version) > 128 or '\n' in version:
-        raise TdispError('%r is not a policy version' % (version,), attribute='policy_version',
-                         remedy='pass the policy\'s version string, e.g. 2026.11.1')
+    check_policy_version(version)
     if result.get('failed'):
         result['policy_recorded'] = False
         return
@@ -835,15 +845,47 @@ def record_policy(ledger: Ledger, version: str, result: t.Dict[str, t.Any], chec
     result['changed'] = bool(result.get('changed')) or changes
 
 
+def converge_state_and_trust(sysfs: Sysfs, ledger: Ledger, devices: t.Sequence[t.Mapping[str, t.Any]], options: Options,
+                             evidence_factory: t.Optional[t.Callable[[], t.Any]], trust: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
+    """``tdisp_device`` with ``trust``: the state changes, then, when every device reached its
+    state, the trust levels exactly as ``device_trust`` sets them (same driver options, the
+    ``trust`` task's own ``allow_disruptive``), and the policy version, in one call. Both inputs
+    are checked before the first write. The trust part's result is under ``trust``."""
+    check_trust_specs(trust.get('devices') or [])
+    version = trust.get('policy_version')
+    if version is not None:
+        check_policy_version(version)
+    result = converge_state(sysfs, ledger, devices, options, evidence_factory)
+    if result.get('failed'):
+        result['trust'] = {'changed': False, 'devices': [], 'skipped': 'a state change failed: no trust level was set'}
+        return result
+    sysfs.invalidate()
+    opts = Options(tsm=options.tsm, unbind_driver=options.unbind_driver, rebind_driver=options.rebind_driver,
+                   allow_disruptive=bool(trust.get('allow_disruptive')), check_mode=options.check_mode)
+    part = converge_trust(sysfs, ledger, trust.get('devices') or [], opts)
+    if version is not None:
+        record_policy(ledger, version, part, options.check_mode)
+    for warning in part.pop('warnings', []):
+        result.setdefault('warnings', []).append(warning)
+    if part.pop('failed', False):
+        result['failed'] = True
+        result['msg'] = part.pop('msg')
+    result['changed'] = bool(result['changed'] or part['changed'])
+    result['trust'] = part
+    return result
+
+
+def _diff(devices: t.Sequence[t.Mapping[str, t.Any]]) -> t.Dict[str, t.Any]:
+    return {'before': {'devices': [d['before'] for d in devices]}, 'after': {'devices': [d['after'] for d in devices]}}
+
+
 def finish(module: t.Any, result: t.Dict[str, t.Any]) -> None:
     """Hand a converge result to the AnsibleModule: warnings, the structured diff, exit or fail."""
     for warning in result.pop('warnings', []):
         module.warn(warning)
     if getattr(module, '_diff', False):
-        result['diff'] = {
-            'before': {'devices': [d['before'] for d in result['devices']]},
-            'after': {'devices': [d['after'] for d in result['devices']]},
-        }
+        trust_devices = (result.get('trust') or {}).get('devices')
+        result['diff'] = [_diff(result['devices']), _diff(trust_devices)] if trust_devices else _diff(result['devices'])
     if result.pop('failed', False):
         msg = result.pop('msg')
         module.fail_json(msg=msg, **result)

@@ -67,6 +67,61 @@ def test_refusal(capsys, guest, base):
     assert out['failed'] is True and 'tcb needs TDISP RUN' in out['msg']
 
 
+def _states(capsys, guest, base):
+    info = call(capsys, tdisp_device_info, {'sysfs_root': guest.root, 'all_devices': True, 'state_dir': base['state_dir']})
+    return {d['bdf']: (d['tdisp_state'], d['trust_level']) for d in info['devices']}, info
+
+
+def test_state_then_trust_in_one_call(capsys, guest, base):
+    args = dict(base, devices=[{'bdf': LOCKED, 'state': 'run'}],
+                trust={'devices': [{'bdf': LOCKED, 'level': 'tcb'}, {'bdf': RUN, 'level': 'tcb'}], 'policy_version': '2026.11.1'})
+    out = call(capsys, tdisp_device, args, diff=True)
+    assert out['changed'] is True and not out.get('failed'), out.get('msg')
+    assert [(a['attribute'], a['done']) for a in out['devices'][0]['actions']] == [('tsm/accept', True)]
+    # the trust part ran after the accept: tcb needs RUN, which the device reached in this same call
+    assert out['trust']['devices'][0]['actions'] == [{'action': 'write', 'attribute': 'trust', 'value': '3', 'done': True}]
+    assert out['trust']['devices'][1]['changed'] is False
+    assert out['trust']['policy_recorded'] is True
+    assert [d['after']['devices'][0]['tdisp_state'] for d in out['diff']] == ['run', 'run']
+    assert out['diff'][1]['before']['devices'][0]['trust_level'] == 'blocked'
+    assert out['diff'][1]['after']['devices'][0]['trust_level'] == 'tcb'
+    assert _states(capsys, guest, base)[0][LOCKED] == ('run', 'tcb')
+    again = call(capsys, tdisp_device, args)
+    assert again['changed'] is False and again['trust']['changed'] is False and again['trust']['policy_recorded'] is False
+
+
+def test_trust_input_is_checked_before_any_write(capsys, guest, base):
+    out = call(capsys, tdisp_device, dict(base, devices=[{'bdf': LOCKED, 'state': 'run'}],
+                                          trust={'devices': [{'bdf': LOCKED, 'level': 'trusted'}]}))
+    assert out['failed'] is True and 'is not a trust level' in out['msg']
+    out = call(capsys, tdisp_device, dict(base, devices=[{'bdf': LOCKED, 'state': 'run'}],
+                                          trust={'devices': [], 'policy_version': 'two\nlines'}))
+    assert out['failed'] is True and 'is not a policy version' in out['msg']
+    assert _states(capsys, guest, base)[0][LOCKED] == ('locked', 'blocked')
+
+
+def test_trust_is_skipped_when_a_state_change_fails(capsys, guest, base):
+    # nvidia is bound and unbind_driver is false: the lock is refused, so no trust level may be set
+    out = call(capsys, tdisp_device, dict(base, devices=[{'bdf': GPU, 'state': 'locked'}],
+                                          trust={'devices': [{'bdf': LOCKED, 'level': 'normal'}]}))
+    assert out['failed'] is True and 'driver nvidia is bound' in out['msg']
+    assert out['trust']['changed'] is False and 'state change failed' in out['trust']['skipped']
+    assert _states(capsys, guest, base)[0][LOCKED] == ('locked', 'blocked')
+
+
+def test_facts_after_the_writes(capsys, guest, base):
+    out = call(capsys, tdisp_device, dict(base, devices=[{'bdf': LOCKED, 'state': 'run'}], facts=True))
+    assert out['changed'] is True
+    states, info = _states(capsys, guest, base)
+    assert out['facts']['devices'] == info['devices'] and out['facts']['tsms'] == info['tsms']
+    assert out['facts']['ledger'] == info['ledger']
+    assert states[LOCKED] == ('run', 'blocked')
+    failed = call(capsys, tdisp_device, dict(base, devices=[{'bdf': GPU, 'state': 'locked'}], facts=True))
+    assert failed['failed'] is True and 'facts' not in failed
+    out = call(capsys, tdisp_device, dict(base, devices=[], include_evidence=True))
+    assert out['failed'] is True and 'set facts: true' in out['msg']
+
+
 @pytest.mark.parametrize('module, args, text', [
     (tdisp_device, {'devices': [{'bdf': GPU, 'state': 'on'}]}, 'value of state must be one of'),
     (tdisp_device, {'devices': [{'bdf': 'GPU', 'state': 'run'}]}, 'not a PCI device name'),
@@ -127,9 +182,14 @@ def test_check_mode_touches_nothing(capsys, guest, base, tmp_path, spies):
         call(capsys, device_trust, dict(base, devices=[{'bdf': LOCKED, 'level': 'adversary'}, {'bdf': RUN, 'level': 'blocked'}],
                                         allow_disruptive=True, unbind_driver=True), check=True, diff=True),
         call(capsys, tdisp_device_info, {'sysfs_root': guest.root}, check=True),
+        call(capsys, tdisp_device, dict(base, devices=[{'bdf': LOCKED, 'state': 'run'}], facts=True,
+                                        trust={'devices': [{'bdf': RUN, 'level': 'normal'}], 'allow_disruptive': True,
+                                               'policy_version': '2026.11.1'}), check=True, diff=True),
     ]
-    assert [o.get('failed', False) for o in outs] == [False, False, False], [o.get('msg') for o in outs]
-    assert outs[0]['changed'] and outs[1]['changed']
+    assert [o.get('failed', False) for o in outs] == [False, False, False, False], [o.get('msg') for o in outs]
+    assert outs[0]['changed'] and outs[1]['changed'] and outs[3]['changed']
+    assert outs[3]['trust']['policy_recorded'] is True and outs[3]['trust']['devices'][0]['changed'] is True
+    assert outs[3]['facts']['devices'][1]['tdisp_state'] == 'locked'  # check mode: the state as it is
     assert spies == []
     assert not os.path.exists(base['state_dir'])
     assert sorted(os.walk(guest.root)) == listing
