@@ -61,6 +61,18 @@ attributes:
         C(changed=false) and writes nothing.
 """
 
+    # Action plugins that run on the controller (tdisp_acceptance, write_report).
+    CONTROLLER_ACTION = r"""
+options: {}
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+"""
+
     PLATFORM = r"""
 options: {}
 attributes:

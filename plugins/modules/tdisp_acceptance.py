@@ -85,12 +85,6 @@ options:
     type: str
     default: tdisp_acceptance_summary
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details:
@@ -110,6 +104,7 @@ extends_documentation_fragment:
   - action_common_attributes
   - action_common_attributes.flow
   - coco.tdisp._attributes
+  - coco.tdisp._attributes.controller_action
 seealso:
   - module: coco.tdisp.tdisp_device_info
   - module: coco.tdisp.tdisp_device

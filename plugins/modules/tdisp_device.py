@@ -341,7 +341,8 @@ def main() -> None:
         else:
             result = converge_state(sysfs, ledger, p['devices'], options, factory)
         if p['facts'] and not result.get('failed'):
-            facts = gather(Sysfs(p['sysfs_root']), evidence=evidence, evidence_factory=factory if evidence else None, all_devices=True)
+            sysfs.invalidate()  # read afresh after the writes
+            facts = gather(sysfs, evidence=evidence, evidence_factory=factory if evidence else None, all_devices=True)
             facts['ledger'] = ledger.as_dict()
             result['facts'] = facts
     except TdispError as exc:

@@ -31,12 +31,6 @@ options:
     type: str
     default: '0644'
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details:
@@ -53,6 +47,7 @@ extends_documentation_fragment:
   - action_common_attributes
   - action_common_attributes.flow
   - coco.tdisp._attributes
+  - coco.tdisp._attributes.controller_action
 seealso:
   - module: ansible.builtin.copy
 """

@@ -11,8 +11,9 @@ playbook ends:
   name, action, wall seconds from the task's start to the next task's start (or the end),
   and how many host results it produced;
 * ``per_host``: per host, the module executions (results of tasks that run a module, loop items
-  counted one by one; controller-only actions such as set_fact, assert, fail, debug and meta are
-  not counted), split into those on the host and those delegated to another host (localhost),
+  counted one by one; controller-only actions such as set_fact, assert, fail, debug, meta and
+  coco.tdisp.write_report are not counted), split into those on the host and those delegated to
+  another host (localhost),
   and how many of those tasks reported a change;
 * ``by_action``: module executions per action over all hosts.
 
@@ -39,7 +40,7 @@ requirements: [enable in configuration]
 CONTROLLER_ONLY = frozenset(
     a for name in ('set_fact', 'assert', 'fail', 'debug', 'meta', 'include_tasks', 'import_tasks', 'include_role',
                    'import_role', 'include_vars', 'add_host', 'group_by', 'pause', 'set_stats', 'validate_argument_spec')
-    for a in (name, 'ansible.builtin.' + name, 'ansible.legacy.' + name))
+    for a in (name, 'ansible.builtin.' + name, 'ansible.legacy.' + name)) | {'coco.tdisp.write_report'}
 
 
 class CallbackModule(CallbackBase):
