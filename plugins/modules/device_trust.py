@@ -194,18 +194,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError, unexpected_oserror
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.plan import Options, converge_trust, finish, record_policy
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.plan import TRUST_DEVICE_OPTIONS, Options, converge_trust, finish, record_policy
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            devices=dict(type='list', elements='dict', required=True, options=dict(
-                bdf=dict(type='str', required=True),
-                level=dict(type='raw', required=True),
-                driver=dict(type='str'),
-            )),
+            devices=dict(type='list', elements='dict', required=True, options=TRUST_DEVICE_OPTIONS),
             allow_disruptive=dict(type='bool', default=False),
             unbind_driver=dict(type='bool', default=False),
             rebind_driver=dict(type='bool', default=True),

@@ -288,7 +288,9 @@ from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispErr
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.evidence import check_endpoint, client_factory
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.info import gather, parse_nonce
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.plan import Options, converge_state, converge_state_and_trust, finish
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.plan import (
+    TRUST_DEVICE_OPTIONS, Options, converge_state, converge_state_and_trust, finish,
+)
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
 
 
@@ -309,11 +311,7 @@ def main() -> None:
             state_dir=dict(type='path', default='/var/lib/coco-tdisp'),
             evidence_endpoint=dict(type='str', default='netlink'),
             trust=dict(type='dict', options=dict(
-                devices=dict(type='list', elements='dict', default=[], options=dict(
-                    bdf=dict(type='str', required=True),
-                    level=dict(type='raw', required=True),
-                    driver=dict(type='str'),
-                )),
+                devices=dict(type='list', elements='dict', default=[], options=TRUST_DEVICE_OPTIONS),
                 allow_disruptive=dict(type='bool', default=False),
                 policy_version=dict(type='str'),
             )),

@@ -34,6 +34,13 @@ from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import (
 )
 
 TDISP_STATES = ('unlocked', 'locked', 'run')
+
+# The argument spec of one device_trust device, shared by device_trust's devices and tdisp_device's trust.devices.
+TRUST_DEVICE_OPTIONS = {
+    'bdf': {'type': 'str', 'required': True},
+    'level': {'type': 'raw', 'required': True},
+    'driver': {'type': 'str'},
+}
 _DISRUPTIVE = 'set allow_disruptive: true to allow it'
 
 
