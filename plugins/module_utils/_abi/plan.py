@@ -306,6 +306,14 @@ class Engine:
         elif kind == 'verify_generation':
             self.ledger.update(out.bdf, generation=action['generation'])
 
+    def execute_all(self, outcomes: t.Sequence[Outcome]) -> None:
+        """Execute every device's plan, the drivers about to be unbound recorded in the ledger first."""
+        if any(a['action'] == 'unbind' for o in outcomes for a in o.actions):
+            self.record_owed_drivers(outcomes)
+        for out in outcomes:
+            if out.actions:
+                self.execute(out)
+
     def record_owed_drivers(self, outcomes: t.Iterable[Outcome]) -> None:
         """Before any unbind: record the driver in the ledger and save it (DESIGN fact 2)."""
         for out in outcomes:
@@ -555,11 +563,7 @@ def _run(engine: Engine, outcomes: t.List[Outcome], rejections: t.Optional[t.Map
             out.after = predict(out.before or {}, out.actions)
             _predict_rejection(engine, out, rejections.get(out.bdf))
     else:
-        if any(a['action'] == 'unbind' for o in outcomes for a in o.actions):
-            engine.record_owed_drivers(outcomes)
-        for out in outcomes:
-            if out.actions:
-                engine.execute(out)
+        engine.execute_all(outcomes)
         for out in outcomes:
             _ledger_after(engine, out)
             _record_rejection(engine, out, rejections.get(out.bdf))
@@ -801,11 +805,8 @@ def _run_trust(engine: Engine, outcomes: t.List[Outcome], levels: t.Mapping[str,
         for out in outcomes:
             out.after = predict(out.before or {}, out.actions)
     else:
-        if any(a['action'] == 'unbind' for o in outcomes for a in o.actions):
-            engine.record_owed_drivers(outcomes)
+        engine.execute_all(outcomes)
         for out in outcomes:
-            if out.actions:
-                engine.execute(out)
             dev = out.dev
             err = out.error
             if dev is None or err is not None:

@@ -1,5 +1,5 @@
-# Shared by the playbook integration targets (sourced by their runme.sh, after `cd` into the
-# target): the environment the harness provides, a work directory, and the simulator queries.
+# Shared by the integration targets (sourced by their runme.sh, after `cd` into the target): the
+# environment the harness provides, a work directory (playbook targets), and the simulator queries.
 # shellcheck shell=bash
 
 # fleet_target NAME: check the harness's environment; set REPO, INV and WORK.
@@ -24,3 +24,13 @@ last_seq() {
 import json, sys
 print(max([json.loads(line)["seq"] for line in sys.stdin if line.strip()] or [0]))'
 }
+
+# sim_writes HOST: how many writes (failed ones included) the simulator has logged on HOST.
+sim_writes() {
+    "$TDISP_SIM" log --mount "$TDISP_SIM_MOUNT" --json --host "$1" | python3 -c '
+import json, sys
+print(sum(1 for line in sys.stdin if line.strip() and json.loads(line).get("event") == "write"))'
+}
+
+# same ACTUAL EXPECTED WHAT: fail naming WHAT unless ACTUAL equals EXPECTED.
+same() { [ "$1" = "$2" ] || fail "$3 ($1 != $2)"; }

@@ -6,23 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 : "${INVENTORY:?}" "${TDISP_SIM:?}" "${TDISP_SIM_MOUNT:?}" "${ANSIBLE_CONFIG:?}"
-PY=${PYTHON:-python3}
 
-# The simulator's write events (failed ones included) on host $1, from its log.
-writes() {
-    "$TDISP_SIM" log --mount "$TDISP_SIM_MOUNT" --json | "$PY" -c '
-import json, sys
-text = sys.stdin.read()
-try:
-    data = json.loads(text)
-    events = data if isinstance(data, list) else data.get("events", [data])
-except ValueError:
-    events = [json.loads(line) for line in text.splitlines() if line.strip()]
-print(sum(1 for e in events if e.get("event") == "write" and e.get("host") == sys.argv[1]))' "$1"
-}
+. ../../lib/fleet.sh
+writes() { sim_writes "$1"; }
 fault() { "$TDISP_SIM" fault --mount "$TDISP_SIM_MOUNT" "$@"; }
 play() { ansible-playbook -i "$INVENTORY" "$@"; }
-same() { [ "$1" = "$2" ] || { echo "FAIL: $3 ($1 != $2)" >&2; exit 1; }; }
 
 echo "== flav-trust: tcb needs RUN; accept the GPU first"
 play --limit flav-trust prepare-trust.yml

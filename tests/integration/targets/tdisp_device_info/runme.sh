@@ -6,24 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 : "${INVENTORY:?}" "${TDISP_SIM:?}" "${TDISP_SIM_MOUNT:?}" "${TDISP_SIM_RUN_DIR:?}" "${ANSIBLE_CONFIG:?}"
-PY=${PYTHON:-python3}
 HOST=cvm-1
 
-# The simulator's write events (failed ones included) on $HOST, from its log.
-writes() {
-    "$TDISP_SIM" log --mount "$TDISP_SIM_MOUNT" --json | "$PY" -c '
-import json, sys
-text = sys.stdin.read()
-try:
-    data = json.loads(text)
-    events = data if isinstance(data, list) else data.get("events", [data])
-except ValueError:
-    events = [json.loads(line) for line in text.splitlines() if line.strip()]
-print(sum(1 for e in events if e.get("event") == "write" and e.get("host") == sys.argv[1]))' "$HOST"
-}
+. ../../lib/fleet.sh
+writes() { sim_writes "$HOST"; }
 fault() { "$TDISP_SIM" fault --mount "$TDISP_SIM_MOUNT" "$HOST" "$@"; }
 play() { ansible-playbook -i "$INVENTORY" --limit "$HOST" "$@"; }
-same() { [ "$1" = "$2" ] || { echo "FAIL: $3 ($1 != $2)" >&2; exit 1; }; }
 
 echo "== prepare: GPU accepted at tcb, NIC locked and unbound"
 play prepare.yml
