@@ -287,7 +287,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError, unexpected_oserror
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.evidence import check_endpoint, client_factory
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.info import gather, parse_nonce
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.info import DEFAULT_MAX_OBJECT_SIZE, gather, parse_nonce
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.plan import (
     TRUST_DEVICE_OPTIONS, Options, converge_state, converge_state_and_trust, finish,
 )
@@ -331,7 +331,7 @@ def main() -> None:
             if not p['facts']:
                 raise TdispError('include_evidence applies to the facts returned after the writes', attribute='include_evidence',
                                  remedy='set facts: true, or drop include_evidence')
-            evidence = {'types': None, 'nonce': parse_nonce(p['nonce']), 'max_object_size': 262144}
+            evidence = {'types': None, 'nonce': parse_nonce(p['nonce']), 'max_object_size': DEFAULT_MAX_OBJECT_SIZE}
         ledger = Ledger(p['state_dir'])
         sysfs = Sysfs(p['sysfs_root'])
         if p['trust'] is not None:

@@ -259,7 +259,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError, unexpected_oserror
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.evidence import check_endpoint, client_factory
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.info import EVIDENCE_TYPES, gather, parse_nonce
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.info import DEFAULT_MAX_OBJECT_SIZE, EVIDENCE_TYPES, gather, parse_nonce
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
 
@@ -275,7 +275,7 @@ def main() -> None:
             evidence_endpoint=dict(type='str', default='netlink'),
             evidence_types=dict(type='list', elements='str', choices=list(EVIDENCE_TYPES)),
             nonce=dict(type='str'),
-            max_object_size=dict(type='int', default=262144),
+            max_object_size=dict(type='int', default=DEFAULT_MAX_OBJECT_SIZE),
             sysfs_root=dict(type='path', default='/sys'),
             all_devices=dict(type='bool', default=False),
             state_dir=dict(type='path'),

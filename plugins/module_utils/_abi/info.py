@@ -19,6 +19,8 @@ from ansible_collections.coco.tdisp.plugins.module_utils._abi.device import Read
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import PathEscape, Sysfs, check_bdf, check_tsm
 
 EVIDENCE_TYPES = tuple(['cert%d' % n for n in range(8)] + ['vca', 'measurements', 'report'])
+# Bytes per evidence object returned by default (tdisp_device_info max_object_size).
+DEFAULT_MAX_OBJECT_SIZE = 262144
 
 
 def _norm_id(value: t.Any, what: str) -> str:

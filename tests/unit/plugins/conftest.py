@@ -10,6 +10,7 @@ tested against real files and symlinks built in tmp_path, the way ansible.posix 
 
 from __future__ import annotations
 
+import builtins
 import os
 import typing as t
 
@@ -107,3 +108,34 @@ def guest(tree: Tree) -> Tree:
     tree.device('0000:42:00.0', lock='tsm1', accept='0', trust='0')
     tree.device('10000:01:00.0', vendor='0x8086', device='0xffff', klass='0x120000', lock='tsm1', accept='1', trust='3')
     return tree
+
+
+@pytest.fixture
+def no_writes(monkeypatch) -> t.List[tuple]:
+    """Record every call that writes, opens for writing or creates anything (the calls go on, so
+    that a test sees everything its code would have written): check mode asserts the list is empty."""
+    events: t.List[tuple] = []
+    real_open, real_builtin_open = os.open, builtins.open
+    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+    def spy_open(path, flags, *a, **kw):
+        if flags & write_flags:
+            events.append(('os.open', path, flags))
+        return real_open(path, flags, *a, **kw)
+
+    def spy_builtin_open(file, mode='r', *a, **kw):
+        if any(c in mode for c in 'wax+') and not str(file).startswith('/dev/'):
+            events.append(('open', file, mode))
+        return real_builtin_open(file, mode, *a, **kw)
+
+    def spy(name, real):
+        def fn(*a, **kw):
+            events.append((name,) + a)
+            return real(*a, **kw)
+        return fn
+
+    monkeypatch.setattr(os, 'open', spy_open)
+    monkeypatch.setattr(builtins, 'open', spy_builtin_open)
+    for name in ('write', 'replace', 'rename', 'makedirs', 'mkdir', 'unlink', 'remove', 'symlink', 'rmdir', 'truncate', 'fsync'):
+        monkeypatch.setattr(os, name, spy('os.' + name, getattr(os, name)))
+    return events

@@ -6,7 +6,6 @@ and check mode proven to write, open for writing and create nothing (os and buil
 
 from __future__ import annotations
 
-import builtins
 import json
 import os
 
@@ -136,37 +135,7 @@ def test_argument_errors(capsys, base, module, args, text):
     assert out['failed'] is True and text in out['msg']
 
 
-@pytest.fixture
-def spies(monkeypatch):
-    """Record every call that writes, opens for writing or creates anything."""
-    events = []
-    real_open, real_builtin_open = os.open, builtins.open
-    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-
-    def spy_open(path, flags, *a, **kw):
-        if flags & write_flags:
-            events.append(('os.open', path))
-        return real_open(path, flags, *a, **kw)
-
-    def spy_builtin_open(file, mode='r', *a, **kw):
-        if any(c in mode for c in 'wax+') and not str(file).startswith('/dev/'):
-            events.append(('open', file, mode))
-        return real_builtin_open(file, mode, *a, **kw)
-
-    def spy(name, real):
-        def fn(*a, **kw):
-            events.append((name,) + a)
-            return real(*a, **kw)
-        return fn
-
-    monkeypatch.setattr(os, 'open', spy_open)
-    monkeypatch.setattr(builtins, 'open', spy_builtin_open)
-    for name in ('replace', 'rename', 'makedirs', 'mkdir', 'symlink'):
-        monkeypatch.setattr(os, name, spy('os.' + name, getattr(os, name)))
-    return events
-
-
-def test_check_mode_touches_nothing(capsys, guest, base, tmp_path, spies):
+def test_check_mode_touches_nothing(capsys, guest, base, tmp_path, no_writes):
     listing = sorted(os.walk(guest.root))
     contents = {}
     for d, _dirs, files in os.walk(guest.root):
@@ -175,7 +144,7 @@ def test_check_mode_touches_nothing(capsys, guest, base, tmp_path, spies):
             if not os.path.islink(path):
                 with open(path, 'rb') as fh:
                     contents[path] = fh.read()
-    del spies[:]
+    del no_writes[:]
     outs = [
         call(capsys, tdisp_device, dict(base, devices=[{'bdf': GPU, 'state': 'run'}, {'bdf': RUN, 'state': 'locked'}],
                                         unbind_driver=True, allow_disruptive=True), check=True, diff=True),
@@ -190,7 +159,7 @@ def test_check_mode_touches_nothing(capsys, guest, base, tmp_path, spies):
     assert outs[0]['changed'] and outs[1]['changed'] and outs[3]['changed']
     assert outs[3]['trust']['policy_recorded'] is True and outs[3]['trust']['devices'][0]['changed'] is True
     assert outs[3]['facts']['devices'][1]['tdisp_state'] == 'locked'  # check mode: the state as it is
-    assert spies == []
+    assert no_writes == []
     assert not os.path.exists(base['state_dir'])
     assert sorted(os.walk(guest.root)) == listing
     for path, content in contents.items():

@@ -6,8 +6,6 @@ that check mode writes, opens for writing and creates nothing."""
 
 from __future__ import annotations
 
-import builtins
-import os
 
 import pytest
 
@@ -313,36 +311,6 @@ def test_bad_levels(guest, tmp_path):
 
 
 # -- check mode writes nothing, anywhere -------------------------------------------------------------
-
-@pytest.fixture
-def no_writes(monkeypatch):
-    """Record every call that could write, open for writing or create anything."""
-    events = []
-    real_open, real_builtin_open = os.open, builtins.open
-    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-
-    def spy_open(path, flags, *a, **kw):
-        if flags & write_flags:
-            events.append(('os.open', path, flags))
-        return real_open(path, flags, *a, **kw)
-
-    def spy_builtin_open(file, mode='r', *a, **kw):
-        if any(c in mode for c in 'wax+'):
-            events.append(('open', file, mode))
-        return real_builtin_open(file, mode, *a, **kw)
-
-    def recorder(name):
-        def fn(*a, **kw):
-            events.append((name,) + a)
-            raise AssertionError('%s called in check mode' % name)
-        return fn
-
-    monkeypatch.setattr(os, 'open', spy_open)
-    monkeypatch.setattr(builtins, 'open', spy_builtin_open)
-    for name in ('write', 'replace', 'rename', 'makedirs', 'mkdir', 'unlink', 'remove', 'symlink', 'rmdir', 'truncate', 'fsync'):
-        monkeypatch.setattr(os, name, recorder('os.' + name))
-    return events
-
 
 @pytest.fixture
 def two_tsms(guest):
