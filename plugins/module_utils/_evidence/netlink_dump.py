@@ -135,4 +135,3 @@ class DumpAssembler:
         if missing:
             raise WireError('the dump ended without object(s) %s' % ', '.join(missing))
         return self.generation, {n: bytes(self.objects[n]) for n in sorted(self.objects)}
-

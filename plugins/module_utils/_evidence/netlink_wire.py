@@ -103,7 +103,6 @@ class WireError(EvidenceError):
         super().__init__('malformed netlink reply: %s' % problem, attribute='netlink', errno=_errno.EPROTO, remedy=PROTO_REMEDY)
 
 
-
 # ------------------------------------------------------------------------------------------------
 # Encoding
 # ------------------------------------------------------------------------------------------------
