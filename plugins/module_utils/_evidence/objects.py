@@ -1,10 +1,9 @@
 # Copyright: coco.tdisp contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The evidence object types and one dispatching parser (private; may change at any time).
+"""One dispatching parser over the evidence object types, and the digest helper (private; may change at any time).
 
-Type numbers and mask bits follow the ``device-evidence`` netlink family (kernel-abi.md section 8):
-enum ``type`` cert0=0 .. cert7=7, vca=8, measurements=9, report=10; ``type-mask`` bit n = 1 << n.
+The type names, numbers and size limit are the family's facts in ``constants``.
 """
 
 from __future__ import annotations
@@ -14,31 +13,9 @@ import typing as t
 
 from ansible_collections.coco.tdisp.plugins.module_utils._evidence._reader import as_bytes, evidence_error
 from ansible_collections.coco.tdisp.plugins.module_utils._evidence.certchain import parse_cert_chain
+from ansible_collections.coco.tdisp.plugins.module_utils._evidence.constants import MAX_OBJECT_SIZE, type_flag
 from ansible_collections.coco.tdisp.plugins.module_utils._evidence.interface_report import parse_interface_report
 from ansible_collections.coco.tdisp.plugins.module_utils._evidence.spdm import parse_measurements, parse_vca
-
-OBJECT_TYPES: t.Dict[str, int] = dict([('cert%d' % n, n) for n in range(8)] + [('vca', 8), ('measurements', 9), ('report', 10)])
-OBJECT_NAMES: t.Dict[int, str] = {number: name for name, number in OBJECT_TYPES.items()}
-MAX_OBJECT_SIZE = 0x01000000  # device-evidence max-object-size (16 MiB)
-
-
-def _check_type(type_name: t.Any) -> None:
-    if not isinstance(type_name, str) or type_name not in OBJECT_TYPES:
-        raise evidence_error(str(type_name), 'type', None, 'unknown evidence object type (known: %s)' % ', '.join(OBJECT_TYPES))
-
-
-def type_flag(type_name: str) -> int:
-    """The ``type-mask`` bit of one object type."""
-    _check_type(type_name)
-    return 1 << OBJECT_TYPES[type_name]
-
-
-def type_mask(type_names: t.Iterable[str]) -> int:
-    """The ``type-mask`` for several object types."""
-    mask = 0
-    for name in type_names:
-        mask |= type_flag(name)
-    return mask
 
 
 def digest(data: bytes) -> str:
@@ -62,7 +39,7 @@ def parse_object(type_name: str, data: bytes, context: t.Optional[t.Mapping[str,
     ``hash_size`` (certificate chains), ``measurement_hash_size`` and ``signature_size`` (measurements).
     Raises only ``EvidenceError``.
     """
-    _check_type(type_name)
+    type_flag(type_name)  # an unknown type is an EvidenceError
     if context is None:
         context = {}
     elif not isinstance(context, t.Mapping):

@@ -26,131 +26,11 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.coco.tdisp.plugins.module_utils._evidence._reader import Reader, as_bytes
-
-# SPDM request/response codes (DSP0274 "SPDM request codes" / "SPDM response codes" tables).
-GET_VERSION = 0x84
-VERSION = 0x04
-GET_CAPABILITIES = 0xE1
-CAPABILITIES = 0x61
-NEGOTIATE_ALGORITHMS = 0xE3
-ALGORITHMS = 0x63
-GET_MEASUREMENTS = 0xE0
-MEASUREMENTS = 0x60
-ERROR = 0x7F
-
-# SPDM versions whose message layouts this parser knows (SPDMVersion byte: major << 4 | minor).
-SUPPORTED_VERSIONS = (0x10, 0x11, 0x12, 0x13)
-
-NONCE_SIZE = 32             # DSP0274 1.0+: Nonce is 32 bytes
-REQUESTER_CONTEXT_SIZE = 8  # DSP0274 1.3: RequesterContext is 8 bytes
-MAX_OPAQUE_SIZE = 1024      # DSP0274: OpaqueDataLength shall not exceed 1024
-
-# BaseHashAlgo / BaseHashSel bits (DSP0274 NEGOTIATE_ALGORITHMS table; libspdm SPDM_ALGORITHMS_BASE_HASH_ALGO_*).
-BASE_HASH_ALGOS: t.Tuple[t.Tuple[int, str, int], ...] = (
-    (0x01, 'sha256', 32),
-    (0x02, 'sha384', 48),
-    (0x04, 'sha512', 64),
-    (0x08, 'sha3_256', 32),
-    (0x10, 'sha3_384', 48),
-    (0x20, 'sha3_512', 64),
-    (0x40, 'sm3_256', 32),      # 1.2
-)
-
-# MeasurementHashAlgo bits (DSP0274 ALGORITHMS table; libspdm SPDM_ALGORITHMS_MEASUREMENT_HASH_ALGO_*).
-MEASUREMENT_HASH_ALGOS: t.Tuple[t.Tuple[int, str, t.Optional[int]], ...] = (
-    (0x01, 'raw_only', None),   # raw bit streams only, no digest
-    (0x02, 'sha256', 32),
-    (0x04, 'sha384', 48),
-    (0x08, 'sha512', 64),
-    (0x10, 'sha3_256', 32),
-    (0x20, 'sha3_384', 48),
-    (0x40, 'sha3_512', 64),
-    (0x80, 'sm3_256', 32),      # 1.2
-)
-
-# BaseAsymAlgo / BaseAsymSel bits and the signature sizes (libspdm libspdm_get_asym_signature_size:
-# RSA = modulus size, ECDSA/SM2 = r||s, EdDSA = R||S).
-BASE_ASYM_ALGOS: t.Tuple[t.Tuple[int, str, int], ...] = (
-    (0x001, 'rsassa_2048', 256),
-    (0x002, 'rsapss_2048', 256),
-    (0x004, 'rsassa_3072', 384),
-    (0x008, 'rsapss_3072', 384),
-    (0x010, 'ecdsa_p256', 64),
-    (0x020, 'rsassa_4096', 512),
-    (0x040, 'rsapss_4096', 512),
-    (0x080, 'ecdsa_p384', 96),
-    (0x100, 'ecdsa_p521', 132),
-    (0x200, 'sm2_p256', 64),        # 1.2
-    (0x400, 'eddsa_ed25519', 64),   # 1.2
-    (0x800, 'eddsa_ed448', 114),    # 1.2
-)
-
-HASH_SIZES: t.Dict[str, int] = {name: size for _bit, name, size in BASE_HASH_ALGOS}
-SIGNATURE_SIZES: t.Dict[str, int] = {name: size for _bit, name, size in BASE_ASYM_ALGOS}
-
-# MeasurementSpecification bit 0 = DMTF (DSP0274 "MeasurementSpecification field format").
-MEASUREMENT_SPEC_DMTF = 0x01
-
-# DMTFSpecMeasurementValueType bits [6:0] (DSP0274 1.3 "DMTF measurement specification format";
-# libspdm SPDM_MEASUREMENT_BLOCK_MEASUREMENT_TYPE_*). Bit 7 = 1: raw bit stream, 0: digest.
-MEASUREMENT_VALUE_TYPES: t.Dict[int, str] = {
-    0: 'immutable_rom',
-    1: 'mutable_firmware',
-    2: 'hardware_config',
-    3: 'firmware_config',
-    4: 'measurement_manifest',
-    5: 'device_mode',
-    6: 'firmware_version',
-    7: 'firmware_svn',
-    8: 'hash_extended',         # 1.3
-    9: 'informational',         # 1.3
-    10: 'structured_manifest',  # 1.3
-}
-VALUE_TYPE_RAW_BIT = 0x80
-SVN_SIZE = 8            # DSP0274 1.2: the mutable firmware SVN is an 8-byte little-endian integer
-DEVICE_MODE_SIZE = 16   # DSP0274 1.2: four 32-bit fields (libspdm spdm_measurements_device_mode_t)
-
-# CAPABILITIES Flags (DSP0274 "Flag fields definitions for the Responder"; libspdm
-# SPDM_GET_CAPABILITIES_RESPONSE_FLAGS_*): single-bit flags, name -> bit number.
-_RESPONDER_BOOL_FLAGS: t.Tuple[t.Tuple[str, int], ...] = (
-    ('cache_cap', 0),
-    ('cert_cap', 1),
-    ('chal_cap', 2),
-    ('meas_fresh_cap', 5),
-    ('encrypt_cap', 6),
-    ('mac_cap', 7),
-    ('mut_auth_cap', 8),
-    ('key_ex_cap', 9),
-    ('encap_cap', 12),
-    ('hbeat_cap', 13),
-    ('key_upd_cap', 14),
-    ('handshake_in_the_clear_cap', 15),
-    ('pub_key_id_cap', 16),
-    ('chunk_cap', 17),              # 1.2
-    ('alias_cert_cap', 18),         # 1.2
-    ('set_cert_cap', 19),           # 1.2.1
-    ('csr_cap', 20),                # 1.2.1
-    ('cert_install_reset_cap', 21),  # 1.2.1
-    ('mel_cap', 24),                # 1.3
-    ('event_cap', 25),              # 1.3
-    ('get_key_pair_info_cap', 28),  # 1.3
-    ('set_key_pair_info_cap', 29),  # 1.3
-)
-# Two-bit fields: name -> (shift, names of the values 0..3; None marks a reserved value).
-_MEAS_CAP = (3, ('none', 'unsigned', 'signed', None))
-_PSK_CAP = (10, ('none', 'psk', 'psk_with_context', 'reserved'))
-_EP_INFO_CAP = (22, ('none', 'unsigned', 'signed', 'reserved'))          # 1.3
-_MULTI_KEY_CAP = (26, ('none', 'only', 'negotiated', 'reserved'))        # 1.3
-
-# GET_MEASUREMENTS Param1 request attributes (DSP0274 "GET_MEASUREMENTS request attributes").
-ATTR_SIGNATURE_REQUESTED = 0x01
-ATTR_RAW_BITSTREAM_REQUESTED = 0x02     # 1.2
-ATTR_NEW_MEASUREMENT_REQUESTED = 0x04   # 1.3
-OPERATION_ALL = 0xFF
-OPERATION_COUNT = 0x00
-
-# MEASUREMENTS Param2 bits [5:4] (1.2+): content changed.
-_CONTENT_CHANGED = ('unknown', 'changed', 'unchanged', 'reserved')
+from ansible_collections.coco.tdisp.plugins.module_utils._evidence.spdm_tables import (
+    ALGORITHMS, ATTR_NEW_MEASUREMENT_REQUESTED, ATTR_RAW_BITSTREAM_REQUESTED, ATTR_SIGNATURE_REQUESTED, BASE_ASYM_ALGOS, BASE_HASH_ALGOS,
+    CAPABILITIES, CONTENT_CHANGED, DEVICE_MODE_SIZE, EP_INFO_CAP, ERROR, GET_CAPABILITIES, GET_MEASUREMENTS, GET_VERSION, MAX_OPAQUE_SIZE,
+    MEASUREMENTS, MEASUREMENT_HASH_ALGOS, MEASUREMENT_SPEC_DMTF, MEASUREMENT_VALUE_TYPES, MEAS_CAP, MULTI_KEY_CAP, NEGOTIATE_ALGORITHMS, NONCE_SIZE,
+    OPERATION_ALL, OPERATION_COUNT, PSK_CAP, REQUESTER_CONTEXT_SIZE, RESPONDER_BOOL_FLAGS, SUPPORTED_VERSIONS, SVN_SIZE, VALUE_TYPE_RAW_BIT, VERSION)
 
 
 def version_text(value: int) -> str:
@@ -214,9 +94,9 @@ def _skip_alg_structs(r: Reader, message: str, count: int) -> None:
 
 def _capabilities(flags: int) -> t.Dict[str, t.Any]:
     caps: t.Dict[str, t.Any] = {'raw': flags}
-    for name, bit in _RESPONDER_BOOL_FLAGS:
+    for name, bit in RESPONDER_BOOL_FLAGS:
         caps[name] = bool(flags >> bit & 1)
-    for name, (shift, names) in (('psk_cap', _PSK_CAP), ('ep_info_cap', _EP_INFO_CAP), ('multi_key_cap', _MULTI_KEY_CAP)):
+    for name, (shift, names) in (('psk_cap', PSK_CAP), ('ep_info_cap', EP_INFO_CAP), ('multi_key_cap', MULTI_KEY_CAP)):
         caps[name] = names[flags >> shift & 3]
     return caps
 
@@ -270,7 +150,7 @@ def parse_vca(data: bytes) -> t.Dict[str, t.Any]:
     flags_at = r.pos
     flags = r.u32('CAPABILITIES.Flags')
     responder = _capabilities(flags)
-    meas_cap = _MEAS_CAP[1][flags >> _MEAS_CAP[0] & 3]
+    meas_cap = MEAS_CAP[1][flags >> MEAS_CAP[0] & 3]
     if meas_cap is None:
         raise r.fail('CAPABILITIES.Flags.MEAS_CAP', 'reserved value 3', flags_at)
     responder['meas_cap'] = meas_cap
@@ -567,7 +447,7 @@ def parse_measurements(data: bytes, hash_size: t.Optional[int] = None, signature
         'spdm_version': version_text(version),
         'request': {k: v for k, v in request.items() if k not in ('version_code', 'operation_code')},
         'slot_id': slot_id,
-        'content_changed': _CONTENT_CHANGED[param2 >> 4 & 3] if version >= 0x12 else 'unknown',
+        'content_changed': CONTENT_CHANGED[param2 >> 4 & 3] if version >= 0x12 else 'unknown',
         'total_measurement_indices': param1 if operation == OPERATION_COUNT else None,
         'number_of_blocks': number_of_blocks,
         'blocks': blocks,

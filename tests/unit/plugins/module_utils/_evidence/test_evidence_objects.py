@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import EvidenceError
-from ansible_collections.coco.tdisp.plugins.module_utils._evidence import objects
+from ansible_collections.coco.tdisp.plugins.module_utils._evidence import constants, objects
 from ansible_collections.coco.tdisp.plugins.module_utils._evidence.spdm import parse_vca
 from ansible_collections.coco.tdisp.tests.unit.plugins.module_utils._evidence import evidence_vectors as v
 
@@ -22,21 +22,21 @@ def error_of(func, *args) -> str:
 @pytest.mark.parametrize('name, number', [('cert%d' % n, n) for n in range(8)] + [('vca', 8), ('measurements', 9), ('report', 10)])
 def test_type_table(name, number):
     # kernel-abi.md section 8: enum type cert0=0 .. cert7=7, vca=8, measurements=9, report=10; mask bit n = 1 << n.
-    assert objects.OBJECT_TYPES[name] == number
-    assert objects.OBJECT_NAMES[number] == name
-    assert objects.type_flag(name) == 1 << number
+    assert constants.TYPE_NUMBERS[name] == number
+    assert constants.TYPE_NAMES[number] == name
+    assert constants.type_flag(name) == 1 << number
 
 
 def test_type_mask():
-    assert objects.type_mask([]) == 0
-    assert objects.type_mask(['cert0', 'vca', 'measurements', 'report']) == 0b11100000001
-    assert objects.type_mask(objects.OBJECT_TYPES) == 0x7FF
-    assert len(objects.OBJECT_TYPES) == 11
+    assert constants.type_mask([]) == 0
+    assert constants.type_mask(['cert0', 'vca', 'measurements', 'report']) == 0b11100000001
+    assert constants.type_mask(constants.TYPE_NUMBERS) == 0x7FF
+    assert len(constants.TYPE_NUMBERS) == 11
 
 
 @pytest.mark.parametrize('name', ['cert8', 'VCA', '', None, 3, ['vca']])
 def test_unknown_type(name):
-    assert 'unknown evidence object type' in error_of(objects.type_flag, name)
+    assert 'unknown evidence object type' in error_of(constants.type_flag, name)
     assert 'unknown evidence object type' in error_of(objects.parse_object, name, b'')
 
 
@@ -88,7 +88,7 @@ def test_bad_measurement_context():
 
 
 def test_object_size_limit():
-    too_big = bytes(objects.MAX_OBJECT_SIZE + 1)
+    too_big = bytes(constants.MAX_OBJECT_SIZE + 1)
     assert '16777217 bytes exceed the 16777216-byte maximum object size' in error_of(objects.parse_object, 'report', too_big)
 
 

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import EvidenceError
 from ansible_collections.coco.tdisp.plugins.module_utils._evidence.certchain import parse_cert_chain
 from ansible_collections.coco.tdisp.plugins.module_utils._evidence.interface_report import parse_interface_report
-from ansible_collections.coco.tdisp.plugins.module_utils._evidence.objects import OBJECT_TYPES, parse_object
+from ansible_collections.coco.tdisp.plugins.module_utils._evidence.constants import TYPE_NAMES
+from ansible_collections.coco.tdisp.plugins.module_utils._evidence.objects import parse_object
 from ansible_collections.coco.tdisp.plugins.module_utils._evidence.spdm import parse_measurements, parse_vca
 from ansible_collections.coco.tdisp.tests.unit.plugins.module_utils._evidence import evidence_vectors as v
 
@@ -114,7 +115,7 @@ def test_mutated_report(data):
 
 
 @SETTINGS
-@given(name=st.sampled_from(sorted(OBJECT_TYPES) + ['bogus']), source=st.sampled_from(sorted(VALID)),
+@given(name=st.sampled_from(sorted(TYPE_NAMES) + ['bogus']), source=st.sampled_from(sorted(VALID)),
        context=st.one_of(st.none(), st.fixed_dictionaries({}, optional={
            'hash_size': SIZES, 'measurement_hash_size': SIZES, 'signature_size': SIZES}), st.just(parse_vca(v.VCA_12))),
        data=st.data())

@@ -18,7 +18,11 @@ import typing as t
 import pytest
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import EvidenceError
-from ansible_collections.coco.tdisp.plugins.module_utils._evidence import netlink as nl
+from ansible_collections.coco.tdisp.plugins.module_utils._evidence import netlink_dump
+from ansible_collections.coco.tdisp.plugins.module_utils._evidence import netlink_wire as nl
+from ansible_collections.coco.tdisp.plugins.module_utils._evidence.constants import FLAG_DIGEST, MAX_OBJECT_SIZE
+from ansible_collections.coco.tdisp.plugins.module_utils._evidence.netlink import EvidenceClient
+from ansible_collections.coco.tdisp.plugins.module_utils._evidence.netlink_families import DEVICE_EVIDENCE, PCI_TSM, Family
 
 DEV = '0000:41:00.0'
 FID = 0x22          # the family id the fake kernel allocates to device-evidence
@@ -253,7 +257,7 @@ def data_msg(req: nl.Message, attrs: t.List[bytes], fid: int = FID, flags: int =
 
 
 def object_msgs(req: nl.Message, type_no: int, data: bytes, generation: int = 5, chunk: int = 4000, length: t.Optional[int] = None,
-                family: nl.Family = nl.DEVICE_EVIDENCE, fid: int = FID) -> t.List[bytes]:
+                family: Family = DEVICE_EVIDENCE, fid: int = FID) -> t.List[bytes]:
     """One object as the kernel sends it: type/generation/length and the first chunk, then one chunk per message."""
     a = family.attrs
     first = [nl.nla_u32(a['type'], type_no)]
@@ -338,7 +342,7 @@ class FakeKernel:
         return self.dump(req)
 
     def dump(self, req: nl.Message, generation: t.Optional[int] = None) -> t.List[bytes]:
-        fam = nl.DEVICE_EVIDENCE if req.type == FID else nl.PCI_TSM
+        fam = DEVICE_EVIDENCE if req.type == FID else PCI_TSM
         mask = struct.unpack('=I', attrs_of(req)[fam.attrs['type-mask']])[0]
         msgs = []
         for n in range(11):
@@ -349,7 +353,7 @@ class FakeKernel:
         return msgs[:-1] + [msgs[-1] + done(req)]
 
 
-class Client(nl.EvidenceClient):
+class Client(EvidenceClient):
     def __init__(self, kernel: FakeKernel, **kwargs: t.Any) -> None:
         super().__init__('unix:/fake/host.sock', **kwargs)
         self.kernel = kernel
@@ -440,7 +444,7 @@ def test_generation_is_a_digest_read_of_the_report():
         assert c.generation(DEV) == 0xFFFFFFFF
     (read,) = reads_of(kernel)
     attrs = attrs_of(read)
-    assert attrs[2] == u32(1 << 10) and attrs[3] == u32(nl.FLAG_DIGEST)
+    assert attrs[2] == u32(1 << 10) and attrs[3] == u32(FLAG_DIGEST)
 
 
 def test_family_property_and_validate_capability():
@@ -604,7 +608,7 @@ def test_malformed_replies_are_protocol_errors(reply, problem):
 
 
 def test_oversize_object_length_is_refused():
-    err = _proto(lambda req, _a: object_msgs(req, 10, b'', length=nl.MAX_OBJECT_SIZE + 1) + [done(req)])
+    err = _proto(lambda req, _a: object_msgs(req, 10, b'', length=MAX_OBJECT_SIZE + 1) + [done(req)])
     assert err.errno == errno.EFBIG
     assert 'announces 16777217 bytes, over the 16777216-byte max-object-size' in str(err)
     assert err.device == DEV
@@ -732,7 +736,7 @@ def test_pci_tsm_fallback():
 
 
 def test_pci_tsm_object_size_is_bounded_without_a_length(monkeypatch):
-    monkeypatch.setattr(nl, 'MAX_OBJECT_SIZE', 1000)
+    monkeypatch.setattr(netlink_dump, 'MAX_OBJECT_SIZE', 1000)
     kernel = FakeKernel(families={'pci-tsm': (PCI_TSM_FID, READ_OPS)}, objects={10: b'r' * 1001}, chunk=300)
     with client(kernel) as c:
         with pytest.raises(EvidenceError) as exc:
@@ -829,7 +833,7 @@ def test_validate_protocol_error():
 ])
 def test_bad_client_arguments(kwargs, words):
     with pytest.raises(EvidenceError) as exc:
-        nl.EvidenceClient(**kwargs)
+        EvidenceClient(**kwargs)
     assert exc.value.errno == errno.EINVAL and words in str(exc.value)
 
 
@@ -858,7 +862,7 @@ def test_bad_call_arguments(call, words):
 
 
 def test_absent_unix_endpoint(tmp_path):
-    c = nl.EvidenceClient('unix:%s' % (tmp_path / 'nohost.sock'))
+    c = EvidenceClient('unix:%s' % (tmp_path / 'nohost.sock'))
     with pytest.raises(EvidenceError) as exc:
         c.read(DEV, ['report'])
     assert exc.value.errno == errno.ENOENT
@@ -876,7 +880,7 @@ def test_stale_unix_connection_is_reopened_once():
 
 def test_kernel_endpoint_raises_only_evidence_error():
     """Against this machine's kernel: either the family resolves or a clear EvidenceError says why."""
-    with nl.EvidenceClient('netlink', timeout=2.0) as c:
+    with EvidenceClient('netlink', timeout=2.0) as c:
         try:
             assert c.family in ('device-evidence', 'pci-tsm')
         except EvidenceError as exc:
