@@ -46,7 +46,7 @@ if _collections_path() not in sys.path:
 
 # pylint: disable=wrong-import-position
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import EvidenceError  # noqa: E402
-from ansible_collections.coco.tdisp.plugins.module_utils._evidence import netlink as nl  # noqa: E402
+from ansible_collections.coco.tdisp.plugins.module_utils._evidence import netlink_wire as nl  # noqa: E402
 from ansible_collections.coco.tdisp.plugins.module_utils._evidence.netlink import EvidenceClient  # noqa: E402
 
 LOCKED = "0000:41:00.0"
