@@ -23,6 +23,7 @@ import yaml
 
 from . import kernel as k
 from .faults import FAULTS
+from .faults.triggers import TRIGGER_EVENTS, Trigger, attach
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 
@@ -546,7 +547,7 @@ def _build_host(ctx: _Ctx, fleet: k.Fleet, hb: _HostBuild, evidence: dict) -> k.
     return h
 
 
-def _triggers(ctx: _Ctx, spec: Any, hosts: list[tuple[str, int]]) -> list[k.Trigger]:
+def _triggers(ctx: _Ctx, spec: Any, hosts: list[tuple[str, int]]) -> list[Trigger]:
     out = []
     names = [n for n, _ in hosts]
     for i, t in enumerate(_list(ctx, "triggers", spec if spec is not None else [])):
@@ -563,7 +564,7 @@ def _triggers(ctx: _Ctx, spec: Any, hosts: list[tuple[str, int]]) -> list[k.Trig
         bdf = t.get("bdf")
         if bdf is not None and not isinstance(bdf, str):
             raise ctx.fail(w + ".bdf", "must be a device name or glob")
-        on = _choice(ctx, w + ".on", t.get("on"), k.TRIGGER_EVENTS)
+        on = _choice(ctx, w + ".on", t.get("on"), TRIGGER_EVENTS)
         fault = _choice(ctx, w + ".fault", t.get("fault"), FAULTS)
         if FAULTS[fault][0] and bdf is None:
             raise ctx.fail(w + ".bdf", "fault %s needs a device" % fault)
@@ -571,7 +572,7 @@ def _triggers(ctx: _Ctx, spec: Any, hosts: list[tuple[str, int]]) -> list[k.Trig
         if not isinstance(args, list):
             args = [args]
         times = _int(ctx, w + ".times", t.get("times", 1))
-        out.append(k.Trigger(host=host, bdf=bdf.lower() if bdf else None, on=on, fault=fault,
+        out.append(Trigger(host=host, bdf=bdf.lower() if bdf else None, on=on, fault=fault,
                              args=[str(a) for a in args], times=times))
     return out
 
@@ -617,6 +618,8 @@ def build(data: dict, log_capacity: int = 200000) -> k.Fleet:
     for n, _ in hosts:
         _build_host(ctx, fleet, builds[n], evidence)
     fleet.triggers = _triggers(ctx, data.get("triggers"), hosts)
+    if fleet.triggers:
+        attach(fleet)
     # Boot-time binds are not part of the run's history: start the event log afresh.
     fleet.events.clear()
     fleet._seq = itertools.count(1)
