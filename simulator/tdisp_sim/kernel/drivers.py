@@ -5,22 +5,13 @@ bind time, driver_override, modules_autoprobe, and the three trust stores (abi Â
 from __future__ import annotations
 
 import errno
-from typing import Any, Optional
 
 from .parse import c_string, err, kstrtobool, kstrtouint, sysfs_streq
-from .state import DEVICE_DEFAULT_TRUST, MODULE_TRUST_ORDER, MODULE_TRUST_WORDS, PAGE_SIZE, RUN, TRUST_POLICY_WORDS, Device, Driver
+from .state import DEVICE_DEFAULT_TRUST, MODULE_TRUST_ORDER, MODULE_TRUST_WORDS, PAGE_SIZE, RUN, TRUST_POLICY_WORDS, Device, Driver, HostState
 
 
-class DriverCore:
+class DriverCore(HostState):
     """Driver core and trust handlers of a host (a part of ``Host``)."""
-
-    # Set by Host.__init__ (host.py); the other parts' methods are reached through Host.
-    name: str
-    trust_abi: str
-    tsms: dict
-    devices: dict
-    drivers: dict
-    modules_autoprobe: Optional[bool]
 
     def driver_matches(self, d: Device, drv: Driver) -> bool:
         """pci_bus_match(): driver_override wins; otherwise the id table (the scenario's preferred

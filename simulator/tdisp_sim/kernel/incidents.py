@@ -7,24 +7,14 @@ calls these; each is logged.
 from __future__ import annotations
 
 import errno
-from typing import Any, Optional
+from typing import Optional
 
 from .parse import err
-from .state import UNLOCKED, Device
+from .state import UNLOCKED, Device, HostState
 
 
-class Incidents:
+class Incidents(HostState):
     """Injected events of a host (a part of ``Host``)."""
-
-    # Set by Host.__init__ (host.py); the other parts' methods are reached through Host.
-    name: str
-    trust_abi: str
-    tsms: dict
-    devices: dict
-    drivers: dict
-    modules_autoprobe: Optional[bool]
-    garbage: dict
-    write_faults: dict
 
     # -- faults (injected through the control interface; each is logged) ------------------------
     def fault_error(self, d: Device) -> None:

@@ -119,6 +119,24 @@ class Device:
 
 
 
+class HostState:
+    """The attributes ``Host.__init__`` sets, declared once for the parts of ``Host`` (topology,
+    tdisp, drivers, incidents); each part reaches the others' methods through ``Host``."""
+
+    name: str
+    trust_abi: str
+    accept_repeat: str
+    modules_autoprobe: Optional[bool]
+    secure_streams: int
+    tsms: dict
+    devices: dict
+    drivers: dict
+    garbage: dict
+    write_faults: dict
+    sample_evidence: dict
+    _root_ports: dict
+
+
 # The device-evidence object types, in type-mask bit order (abi §8): the kernel's own list.
 EVIDENCE_TYPES = tuple(["cert%d" % n for n in range(8)] + ["vca", "measurements", "report"])
 EVIDENCE_FAULTS = ("generation_bump", "truncate", "absent", "eperm")

@@ -6,23 +6,13 @@ they share (unlock, ERROR, trust reset). Checks run in the kernel's order (abi Â
 from __future__ import annotations
 
 import errno
-from typing import Any, Optional
 
 from .parse import err, host_bridge_of, kstrtobool, sscanf_tsm, sysfs_streq
-from .state import ERROR, EVIDENCE_MAX_SIZE, LOCKED, RUN, UNLOCKED, Device, Tsm
+from .state import ERROR, EVIDENCE_MAX_SIZE, LOCKED, RUN, UNLOCKED, Device, Tsm, HostState
 
 
-class TdispMachine:
+class TdispMachine(HostState):
     """TDISP and TSM-context handlers of a host (a part of ``Host``)."""
-
-    # Set by Host.__init__ (host.py); the other parts' methods are reached through Host.
-    name: str
-    trust_abi: str
-    tsms: dict
-    devices: dict
-    drivers: dict
-    accept_repeat: str
-    sample_evidence: dict
 
     # -- transitions used by several handlers -------------------------------------------------
     def _reset_trust(self, d: Device, why: str) -> None:

@@ -9,20 +9,11 @@ import itertools
 from typing import Optional
 
 from .parse import bdf_parts, c_string, err, host_bridge_of
-from .state import ROOT_PORT_DRIVER, ROOT_PORT_IDS, Device, Driver
+from .state import ROOT_PORT_DRIVER, ROOT_PORT_IDS, Device, Driver, HostState
 
 
-class Topology:
+class Topology(HostState):
     """Topology and visibility of a host (a part of ``Host``)."""
-
-    # Set by Host.__init__ (host.py); the other parts' methods are reached through Host.
-    name: str
-    trust_abi: str
-    tsms: dict
-    devices: dict
-    drivers: dict
-    secure_streams: int
-    _root_ports: dict
 
     # -- topology -----------------------------------------------------------------------------
     def add_device(self, d: Device) -> Device:

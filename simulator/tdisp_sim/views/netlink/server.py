@@ -13,9 +13,9 @@ import time
 from collections import deque
 from typing import Any, Dict, Iterator, Optional
 
-from ...kernel import Fleet, Host
+from ...kernel import Fleet
 from .requests import Provider, RequestHandler, default_provider
-from .wire import FAMILIES, Request, parse_requests
+from .wire import FAMILIES, parse_requests
 
 class _Conn:
     __slots__ = ("sock", "host", "out", "dump", "want_write")
