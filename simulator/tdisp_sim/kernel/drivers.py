@@ -164,4 +164,3 @@ class DriverCore(HostState):
         before = drv.trust_param
         drv.trust_param = text[:-1] if text.endswith("\n") else text
         self.log(None, "module_trust", driver=drv.name, before=before, after=drv.trust_param)
-

@@ -107,4 +107,3 @@ class Incidents(HostState):
             if f[1] == 0:
                 del self.write_faults[path]
         return code
-

@@ -20,7 +20,6 @@ def err(code: int, what: str) -> OSError:
     return OSError(code, "%s: %s" % (errno.errorcode.get(code, code), what))
 
 
-
 def c_string(buf: str) -> str:
     """What C string functions see of a sysfs write buffer: everything before the first NUL."""
     nul = buf.find("\0")
@@ -104,4 +103,3 @@ def bdf_parts(bdf: str) -> tuple[str, int, int, int]:
 def host_bridge_of(bdf: str) -> str:
     """The host bridge directory a device sits under: pciDDDD:00 (the root bus is 00)."""
     return "pci%s:00" % bdf.split(":", 1)[0]
-

@@ -38,6 +38,7 @@ ROOT_PORT_IDS = {"vendor": "0x1b36", "device": "0x000c", "klass": "0x060400",
                  "subsystem_vendor": "0x1b36", "subsystem_device": "0x0000"}
 ROOT_PORT_DRIVER = "pcieport"
 
+
 @dataclass(slots=True)
 class Tsm:
     id: int
@@ -116,7 +117,6 @@ class Device:
     @property
     def function(self) -> int:
         return int(self.bdf[-1])
-
 
 
 class HostState:

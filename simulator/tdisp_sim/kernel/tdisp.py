@@ -219,4 +219,3 @@ class TdispMachine(HostState):
         blob[offset:offset + len(data)] = data
         self.log(None, "sample_evidence", blob=which, size=len(blob))
         return len(data)
-

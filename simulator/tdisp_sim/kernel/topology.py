@@ -145,4 +145,3 @@ class Topology(HostState):
 
     def available_streams(self, bridge: str) -> int:
         return self.secure_streams - len(self.streams_in_use(bridge))
-

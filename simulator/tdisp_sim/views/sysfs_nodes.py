@@ -105,7 +105,6 @@ def _store_uevent(buf: str) -> None:
         raise err(errno.EINVAL, "uevent: unknown action %r" % buf)
 
 
-
 class SysfsLayout:
     """The tree of every host of a fleet, built on demand from the model (a part of ``SysfsView``)."""
 

@@ -48,7 +48,6 @@ def default_provider(host: Host, device: Device, types: List[str], nonce: Option
     return out
 
 
-
 class RequestHandler:
     """The request side of ``EvidenceServer`` (a part of it; ``server.py`` has the sockets)."""
 

@@ -17,6 +17,7 @@ from ...kernel import Fleet
 from .requests import Provider, RequestHandler, default_provider
 from .wire import FAMILIES, parse_requests
 
+
 class _Conn:
     __slots__ = ("sock", "host", "out", "dump", "want_write")
 
@@ -26,7 +27,6 @@ class _Conn:
         self.out: deque = deque()
         self.dump: Optional[Iterator[bytes]] = None
         self.want_write = False
-
 
 
 class EvidenceServer(RequestHandler):

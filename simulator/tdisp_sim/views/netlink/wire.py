@@ -54,7 +54,6 @@ FAMILIES: Dict[str, Dict[str, Any]] = {
 
 
 # --- encoding ------------------------------------------------------------------------------------------------
-
 def _pad(n: int) -> int:
     return (n + 3) & ~3
 
@@ -100,7 +99,6 @@ def done_message(req: "Request", code: int = 0, text: Optional[str] = None) -> b
 
 
 # --- decoding -------------------------------------------------------------------------------------------------
-
 class Request:
     __slots__ = ("length", "type", "flags", "seq", "pid", "payload")
 
