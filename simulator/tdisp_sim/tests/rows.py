@@ -238,12 +238,12 @@ class Kind:
 
 
 def LOCK(bdf: str = GPU2, tsm: str = "tsm1") -> tuple:
-    """simtest.locked(): lock, which must succeed."""
+    """Lock (the TSM holding the lock), which must succeed."""
     return (W(dpath(bdf, "tsm/lock"), tsm, must="ok"),)
 
 
 def ACCEPT(bdf: str = GPU2) -> tuple:
-    """simtest.accepted(): lock and accept, which must succeed."""
+    """Lock and accept, which must succeed."""
     return LOCK(bdf) + (W(dpath(bdf, "tsm/accept"), "1", must="ok"),)
 
 

@@ -43,13 +43,6 @@ class Sysfs:
     def read(self, path: str) -> str:
         return self.view.read(self.name, path).decode("latin-1")
 
-    def read_errno(self, path: str) -> str:
-        try:
-            self.view.read(self.name, path)
-        except OSError as e:
-            return errno.errorcode[e.errno]
-        return "ok"
-
     def exists(self, path: str) -> bool:
         try:
             self.view.lookup(self.name, path)
@@ -107,14 +100,3 @@ def guest_scenario(**top) -> dict:
 
 def dpath(bdf: str, attr: str = "") -> str:
     return "bus/pci/devices/%s%s" % (bdf, "/" + attr if attr else "")
-
-
-def locked(s: Sysfs, bdf: str = GPU2, tsm: str = "tsm1") -> Sysfs:
-    assert s.write(dpath(bdf, "tsm/lock"), tsm) == "ok"
-    return s
-
-
-def accepted(s: Sysfs, bdf: str = GPU2) -> Sysfs:
-    locked(s, bdf)
-    assert s.write(dpath(bdf, "tsm/accept"), "1") == "ok"
-    return s
