@@ -7,7 +7,7 @@ in its own session. The run directory holds::
     control.sock   the control socket (control.py)
     events.jsonl   the event log, one JSON object per line, appended as events happen
     daemon.log     the daemon's own messages (start-up errors end up here)
-    evidence/      per-host evidence sockets (netlink_server.EvidenceServer, when installed)
+    evidence/      per-host evidence sockets (views.netlink.EvidenceServer)
     state/<host>/  a plain writable directory per host (the collection's host-side ledger)
 
 The daemon exits when its mount goes away (``tdisp-sim stop`` asks it over the control socket to
@@ -29,6 +29,7 @@ from typing import Any, Optional
 
 from . import control, scenario
 from .kernel import Fleet
+from .views.netlink import EvidenceServer
 
 log = logging.getLogger("tdisp_sim.daemon")
 FSTYPE = "fuse.tdisp-sim"
@@ -159,7 +160,7 @@ class Daemon:
 
     # -- main -------------------------------------------------------------------------------------
     def run(self) -> int:
-        from . import fuse  # imported here so that the CLI's other commands work without libfuse
+        from .views import fuse  # imported here so that the CLI's other commands work without libfuse
 
         os.makedirs(self.run_dir, exist_ok=True)
         self.fleet = fleet = scenario.load(self.scenario_ref)
@@ -228,13 +229,6 @@ class Daemon:
         return EvidenceProvider(self.fleet, pki_dir=pki_dir)
 
     def _start_evidence(self) -> None:
-        try:
-            from .netlink_server import EvidenceServer  # written separately; optional
-        except ImportError as e:
-            self.evidence_error = "tdisp_sim.netlink_server is not installed (%s)" % e
-            log.warning("evidence unavailable: %s", self.evidence_error)
-            self.fleet.record(None, None, "evidence_unavailable", reason=self.evidence_error)
-            return
         sockdir = os.path.join(self.run_dir, "evidence")
         try:
             self.evidence = EvidenceServer(self.fleet, sockdir, provider=self._evidence_provider())

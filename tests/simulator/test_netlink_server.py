@@ -1,4 +1,4 @@
-"""The simulator's evidence endpoint (tdisp_sim.netlink_server) against the collection's real client,
+"""The simulator's evidence endpoint (tdisp_sim.views.netlink) against the collection's real client,
 over real AF_UNIX SOCK_SEQPACKET sockets, with the kernel model of tdisp_sim.kernel behind it.
 
 Requests the client never sends (missing or malformed attributes) are written by hand with the

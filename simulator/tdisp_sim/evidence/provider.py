@@ -1,7 +1,7 @@
 """The evidence provider of the simulator's netlink endpoint: scenario data -> real evidence objects.
 
 ``EvidenceProvider(fleet, pki_dir=None)`` is the ``provider`` callable of
-``tdisp_sim.netlink_server.EvidenceServer``: ``provider(host, device, types, nonce)`` returns
+``tdisp_sim.views.netlink.EvidenceServer``: ``provider(host, device, types, nonce)`` returns
 ``{type name: bytes}`` for the requested types, built with ``tdisp_sim.evidence.build`` from
 
 * ``fleet.evidence_spec["profiles"][device.profile]``: what the device measures and reports, and

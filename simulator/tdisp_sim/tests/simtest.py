@@ -1,8 +1,5 @@
-"""Helpers and fixtures for the simulator's own tests: a host's sysfs driven the way devsec.sh
-drives it. Test modules import what they use from here (``from simtest import ...``), fixtures
-included; there is deliberately no conftest.py in tests/simulator, so that a session that also
-collects tests/abi (whose modules import their own conftest) is not confused about which
-``conftest`` module is meant.
+"""Helpers for the simulator's own tests: a host's sysfs driven the way devsec.sh drives it
+(the fixtures that build one are in conftest.py).
 
 ``Sysfs.write(path, value)`` returns ``"ok"`` or the errno name of the failed write (one write(2),
 one store()), ``Sysfs.read(path)`` returns the text read back; paths are relative to the host's
@@ -14,10 +11,8 @@ from __future__ import annotations
 import errno
 from typing import Optional
 
-import pytest
-
-from tdisp_sim import kernel, scenario
-from tdisp_sim.sysfs import SysfsView
+from tdisp_sim import kernel
+from tdisp_sim.views.sysfs_tree import SysfsView
 
 SAMPLE_HOST = "sample-cvm"
 PF0 = "10000:01:00.0"        # samples/devsec endpoints (tools/testing/devsec/devsec.sh PCI_DEVS)
@@ -47,13 +42,6 @@ class Sysfs:
 
     def read(self, path: str) -> str:
         return self.view.read(self.name, path).decode("latin-1")
-
-    def read_errno(self, path: str) -> str:
-        try:
-            self.view.read(self.name, path)
-        except OSError as e:
-            return errno.errorcode[e.errno]
-        return "ok"
 
     def exists(self, path: str) -> bool:
         try:
@@ -110,36 +98,5 @@ def guest_scenario(**top) -> dict:
     return data
 
 
-@pytest.fixture
-def sample() -> Sysfs:
-    """samples/devsec after modprobe (scenario devsec-fresh)."""
-    return Sysfs(scenario.load("devsec-fresh"), SAMPLE_HOST)
-
-
-@pytest.fixture
-def guest() -> Sysfs:
-    """A guest with the integer trust ABI (see guest_scenario)."""
-    return Sysfs(scenario.build(guest_scenario()), GUEST)
-
-
-@pytest.fixture
-def make_guest():
-    """guest_scenario(**top) as a Sysfs."""
-    def make(**top) -> Sysfs:
-        return Sysfs(scenario.build(guest_scenario(**top)), GUEST)
-    return make
-
-
 def dpath(bdf: str, attr: str = "") -> str:
     return "bus/pci/devices/%s%s" % (bdf, "/" + attr if attr else "")
-
-
-def locked(s: Sysfs, bdf: str = GPU2, tsm: str = "tsm1") -> Sysfs:
-    assert s.write(dpath(bdf, "tsm/lock"), tsm) == "ok"
-    return s
-
-
-def accepted(s: Sysfs, bdf: str = GPU2) -> Sysfs:
-    locked(s, bdf)
-    assert s.write(dpath(bdf, "tsm/accept"), "1") == "ok"
-    return s

@@ -1,4 +1,4 @@
-"""The FUSE adapter: ``<mount>/<host>/sys/...`` -> ``SysfsView``.
+"""The FUSE adapter: ``<mount>/<host>/sys/...`` -> ``sysfs_tree.SysfsView``.
 
 The top level lists the fleet's hosts; ``<host>/`` holds ``sys/``, that host's sysfs root.
 Behaviour follows kernfs where a program can tell the difference:
@@ -30,8 +30,8 @@ from typing import Any, Optional
 
 import mfusepy
 
-from .kernel import Fleet
-from .sysfs import SysfsView
+from ..kernel import Fleet
+from .sysfs_tree import SysfsView
 
 ENTRY_TIMEOUT = 60.0
 

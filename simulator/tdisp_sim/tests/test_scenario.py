@@ -8,9 +8,9 @@ import copy
 import pytest
 
 from tdisp_sim import kernel, scenario
-from tdisp_sim.sysfs import SysfsView
+from tdisp_sim.views.sysfs_tree import SysfsView
 
-from simtest import guest_scenario
+from .simtest import guest_scenario
 
 
 def load(name: str) -> kernel.Fleet:

@@ -1,187 +1,20 @@
-"""Scenarios: YAML descriptions of a simulated fleet, turned into a ``kernel.Fleet``.
-
-The format is documented field by field in docs/simulator.md ("Scenario format"). Every error is
-a ``ScenarioError`` whose message is one line naming the scenario and the field, for example::
-
-    scenario gpu-fleet: devices[2].state: 'runn' is not one of unlocked, locked, run, error
-
-``load(name_or_path)`` finds a scenario (a path, or a name in ``tdisp_sim/scenarios/``),
-``build(data)`` turns parsed YAML into a ``Fleet``.
-"""
+"""Scenario sections turned into the model: hosts and groups, TSMs, drivers, devices (templates,
+SR-IOV, overrides), their boot state, and triggers."""
 
 from __future__ import annotations
 
 import copy
 import fnmatch
-import itertools
-import os
 import re
-from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
-import yaml
+from .. import kernel as k
+from ..faults import FAULTS
+from ..faults.triggers import TRIGGER_EVENTS, Trigger
+from .fields import (DEVICE_KEYS, SRIOV_KEYS, TSM_KEYS, DRIVER_KEYS, TRIGGER_KEYS, STATES, _HEX_ID,
+                     _HEX_CLASS, _HEX_REV, _UNSET, _Ctx, _mapping, _list, _bool, _int, _choice,
+                     _hex, _bdf, _index_set, _globs)
 
-from . import kernel as k
-from .faults import FAULTS
-
-SCENARIO_DIR = Path(__file__).with_name("scenarios")
-
-TOP_KEYS = {"name", "description", "trust_abi", "accept_repeat", "modules_autoprobe", "secure_streams", "hosts",
-            "groups", "tsms", "drivers", "templates", "devices", "overrides", "triggers", "evidence"}
-DEVICE_KEYS = {"template", "bdf", "bdfs", "vendor", "device", "class", "subsystem_vendor", "subsystem_device",
-               "revision", "tee", "pf0", "doe", "sriov", "preferred_driver", "driver", "driver_override", "state",
-               "lock_tsm", "accepted", "trust", "trust_policy", "module_trust", "profile", "pki", "generation"}
-SRIOV_KEYS = {"count", "first_vf", "stride", "vf_device", "tee", "driver", "profile", "pki"}
-TSM_KEYS = {"id", "mode", "faux", "streams"}
-DRIVER_KEYS = {"name", "modular", "override_only", "trust"}
-OVERRIDE_KEYS = {"hosts", "index", "trust_abi", "accept_repeat", "modules_autoprobe", "secure_streams", "tsms",
-                 "drivers", "remove_devices", "devices", "add_devices"}
-TRIGGER_KEYS = {"host", "bdf", "on", "fault", "args", "times"}
-STATES = {"unlocked": k.UNLOCKED, "locked": k.LOCKED, "run": k.RUN, "error": k.ERROR}
-_HEX_ID = re.compile(r"^0x[0-9a-f]{4}$")
-_HEX_CLASS = re.compile(r"^0x[0-9a-f]{6}$")
-_HEX_REV = re.compile(r"^0x[0-9a-f]{2}$")
-_UNSET = object()
-
-
-class ScenarioError(ValueError):
-    """A scenario that cannot be loaded; the message is one line naming the field."""
-
-
-class _Ctx:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def fail(self, where: str, what: str) -> ScenarioError:
-        return ScenarioError("scenario %s: %s: %s" % (self.name, where, what))
-
-
-# ---------------------------------------------------------------------------------------------
-# finding and reading
-# ---------------------------------------------------------------------------------------------
-
-def available() -> list[str]:
-    """Names of the scenarios shipped with the simulator."""
-    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yml"))
-
-
-def resolve(name_or_path: str) -> Path:
-    p = Path(name_or_path)
-    if p.suffix in (".yml", ".yaml") or os.sep in name_or_path or p.exists():
-        if not p.is_file():
-            raise ScenarioError("scenario %s: no such file" % name_or_path)
-        return p
-    cand = SCENARIO_DIR / (name_or_path + ".yml")
-    if not cand.is_file():
-        raise ScenarioError("scenario %s: not found (shipped scenarios: %s; or give a path to a .yml file)"
-                            % (name_or_path, ", ".join(available())))
-    return cand
-
-
-def read(name_or_path: str) -> dict:
-    path = resolve(name_or_path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = " line %d" % (mark.line + 1) if mark is not None else ""
-        raise ScenarioError("scenario %s: not valid YAML%s: %s" % (path.stem, where,
-                            str(getattr(e, "problem", e)).splitlines()[0])) from None
-    if not isinstance(data, dict):
-        raise ScenarioError("scenario %s: the file must be a mapping of fields" % path.stem)
-    data.setdefault("name", path.stem)
-    return data
-
-
-def load(name_or_path: str, **kw: Any) -> k.Fleet:
-    return build(read(name_or_path), **kw)
-
-
-# ---------------------------------------------------------------------------------------------
-# field checks
-# ---------------------------------------------------------------------------------------------
-
-def _mapping(ctx: _Ctx, where: str, value: Any, keys: set) -> dict:
-    if not isinstance(value, dict):
-        raise ctx.fail(where, "must be a mapping, not %s" % type(value).__name__)
-    unknown = sorted(set(value) - keys)
-    if unknown:
-        raise ctx.fail("%s.%s" % (where, unknown[0]), "unknown field (known: %s)" % ", ".join(sorted(keys)))
-    return value
-
-
-def _list(ctx: _Ctx, where: str, value: Any) -> list:
-    if not isinstance(value, list):
-        raise ctx.fail(where, "must be a list, not %s" % type(value).__name__)
-    return value
-
-
-def _bool(ctx: _Ctx, where: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ctx.fail(where, "must be true or false, not %r" % (value,))
-    return value
-
-
-def _int(ctx: _Ctx, where: str, value: Any, lo: int = 0, hi: Optional[int] = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
-        rng = "%d..%d" % (lo, hi) if hi is not None else ">= %d" % lo
-        raise ctx.fail(where, "must be an integer %s, not %r" % (rng, value))
-    return value
-
-
-def _choice(ctx: _Ctx, where: str, value: Any, choices: Iterable[str]) -> str:
-    choices = list(choices)
-    if value not in choices:
-        raise ctx.fail(where, "%r is not one of %s" % (value, ", ".join(choices)))
-    return value
-
-
-def _hex(ctx: _Ctx, where: str, value: Any, pattern: re.Pattern, example: str) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        raise ctx.fail(where, "write ids as quoted hex strings like %s (YAML reads 0x.. as a number)" % example)
-    if not isinstance(value, str) or not pattern.match(value.lower()):
-        raise ctx.fail(where, "%r is not a hex id like %s" % (value, example))
-    return value.lower()
-
-
-def _bdf(ctx: _Ctx, where: str, value: Any) -> str:
-    if not isinstance(value, str) or not k.valid_bdf(value.lower()):
-        raise ctx.fail(where, "%r is not a PCI device name like 0000:41:00.0" % (value,))
-    return value.lower()
-
-
-def _index_set(ctx: _Ctx, where: str, value: Any) -> set:
-    """An index selector: 7, [1, 5], or "1-3,7"."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return {value}
-    if isinstance(value, list):
-        return {_int(ctx, "%s[%d]" % (where, i), v) for i, v in enumerate(value)}
-    if isinstance(value, str):
-        out: set = set()
-        for part in value.split(","):
-            part = part.strip()
-            m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-            if not m:
-                raise ctx.fail(where, "%r is not an index range like 1-3,7" % value)
-            lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
-            if hi < lo:
-                raise ctx.fail(where, "range %s runs backwards" % part)
-            out.update(range(lo, hi + 1))
-        return out
-    raise ctx.fail(where, "must be an index, a list of indexes or a range string, not %r" % (value,))
-
-
-def _globs(ctx: _Ctx, where: str, value: Any) -> list:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return value
-    raise ctx.fail(where, "must be a host name glob or a list of globs")
-
-
-# ---------------------------------------------------------------------------------------------
-# hosts, groups
-# ---------------------------------------------------------------------------------------------
 
 def _hosts(ctx: _Ctx, spec: Any) -> list[tuple[str, int]]:
     """[(name, index)] in scenario order."""
@@ -546,7 +379,7 @@ def _build_host(ctx: _Ctx, fleet: k.Fleet, hb: _HostBuild, evidence: dict) -> k.
     return h
 
 
-def _triggers(ctx: _Ctx, spec: Any, hosts: list[tuple[str, int]]) -> list[k.Trigger]:
+def _triggers(ctx: _Ctx, spec: Any, hosts: list[tuple[str, int]]) -> list[Trigger]:
     out = []
     names = [n for n, _ in hosts]
     for i, t in enumerate(_list(ctx, "triggers", spec if spec is not None else [])):
@@ -563,7 +396,7 @@ def _triggers(ctx: _Ctx, spec: Any, hosts: list[tuple[str, int]]) -> list[k.Trig
         bdf = t.get("bdf")
         if bdf is not None and not isinstance(bdf, str):
             raise ctx.fail(w + ".bdf", "must be a device name or glob")
-        on = _choice(ctx, w + ".on", t.get("on"), k.TRIGGER_EVENTS)
+        on = _choice(ctx, w + ".on", t.get("on"), TRIGGER_EVENTS)
         fault = _choice(ctx, w + ".fault", t.get("fault"), FAULTS)
         if FAULTS[fault][0] and bdf is None:
             raise ctx.fail(w + ".bdf", "fault %s needs a device" % fault)
@@ -571,55 +404,6 @@ def _triggers(ctx: _Ctx, spec: Any, hosts: list[tuple[str, int]]) -> list[k.Trig
         if not isinstance(args, list):
             args = [args]
         times = _int(ctx, w + ".times", t.get("times", 1))
-        out.append(k.Trigger(host=host, bdf=bdf.lower() if bdf else None, on=on, fault=fault,
+        out.append(Trigger(host=host, bdf=bdf.lower() if bdf else None, on=on, fault=fault,
                              args=[str(a) for a in args], times=times))
     return out
-
-
-def build(data: dict, log_capacity: int = 200000) -> k.Fleet:
-    """Parsed scenario YAML -> a Fleet (raises ScenarioError)."""
-    name = str(data.get("name") or "unnamed")
-    ctx = _Ctx(name)
-    _mapping(ctx, "(top level)", data, TOP_KEYS)
-    hosts = _hosts(ctx, data.get("hosts"))
-    templates = data.get("templates") or {}
-    if not isinstance(templates, dict):
-        raise ctx.fail("templates", "must map a template name to device fields")
-    for tname, tmpl in templates.items():
-        _mapping(ctx, "templates.%s" % tname, tmpl, DEVICE_KEYS - {"template", "bdf", "bdfs"})
-    evidence = data.get("evidence") or {}
-    if not isinstance(evidence, dict):
-        raise ctx.fail("evidence", "must be a mapping (profiles, pki, ...)")
-    mod_ap = data.get("modules_autoprobe")
-    top = {
-        "trust_abi": _choice(ctx, "trust_abi", data.get("trust_abi", "trust"), k.TRUST_ABIS),
-        "accept_repeat": _choice(ctx, "accept_repeat", data.get("accept_repeat", "idempotent"), ("idempotent", "v2")),
-        "modules_autoprobe": None if mod_ap is None else _bool(ctx, "modules_autoprobe", mod_ap),
-        "secure_streams": _int(ctx, "secure_streams", data.get("secure_streams", k.DEFAULT_STREAMS), 0, 256),
-        "tsms": _tsms(ctx, "tsms", data.get("tsms")),
-        "drivers": _drivers(ctx, "drivers", data.get("drivers")),
-        "devices": _expand_devices(ctx, "devices", data.get("devices"), templates),
-    }
-    builds = {n: _HostBuild(n, i, top) for n, i in hosts}
-    for i, ov in enumerate(_list(ctx, "overrides", data.get("overrides") or [])):
-        w = "overrides[%d]" % i
-        _mapping(ctx, w, ov, OVERRIDE_KEYS)
-        chosen = _select(ctx, w, ov, hosts)
-        if not chosen:
-            raise ctx.fail(w, "selects no host")
-        for n in chosen:
-            _apply_override(ctx, w, ov, builds[n], templates)
-    fleet = k.Fleet(log_capacity=log_capacity)
-    fleet.name = name
-    fleet.description = str(data.get("description") or "")
-    fleet.evidence_spec = evidence
-    fleet.groups = _groups(ctx, data.get("groups"), hosts)
-    for n, _ in hosts:
-        _build_host(ctx, fleet, builds[n], evidence)
-    fleet.triggers = _triggers(ctx, data.get("triggers"), hosts)
-    # Boot-time binds are not part of the run's history: start the event log afresh.
-    fleet.events.clear()
-    fleet._seq = itertools.count(1)
-    fleet.record(None, None, "scenario_start", scenario=name, hosts=len(fleet.hosts),
-                 devices=sum(len(h.endpoints()) for h in fleet.hosts.values()))
-    return fleet

@@ -1,5 +1,5 @@
-"""Fault injection: one entry point shared by the control socket (``tdisp-sim fault``) and the
-scenario's ``triggers``. No FUSE here.
+"""The fault registry: one entry point shared by the control socket (``tdisp-sim fault``) and the
+scenario's triggers (``triggers.py``). No FUSE here.
 
 ``apply_fault(fleet, host, bdf, fault, args)`` runs one fault under the fleet lock. Usage errors
 raise ``FaultError`` (a one-line message); a fault the kernel model refuses (for example
@@ -12,8 +12,10 @@ from __future__ import annotations
 import errno
 from typing import Any, Optional
 
-from .kernel import Fleet, Host
-from .sysfs import SysfsView, dev_path
+from ..kernel import Fleet, Host
+from ..views.sysfs_nodes import File, dev_path
+from ..views.sysfs_tree import SysfsView
+from .evidence import clear_fault, set_fault
 
 DEFAULT_GARBAGE = b"\xde\xad\xbe\xef\n"
 
@@ -71,7 +73,7 @@ def _attr_path(fleet: Fleet, h: Host, bdf: str, attr: str, must_exist: bool = Tr
         if not must_exist:
             return fallback
         raise FaultError("host %s has no attribute %s" % (h.name, rel)) from None
-    if type(node).__name__ != "File":
+    if not isinstance(node, File):
         raise FaultError("%s is not an attribute file" % rel)
     return canon
 
@@ -103,7 +105,7 @@ def apply_fault(fleet: Fleet, host: str, bdf: Optional[str], fault: str, args: l
                          error=errno.errorcode.get(e.errno, str(e.errno)) if isinstance(e, OSError) else str(e))
             raise
         if run_triggers:
-            fleet.run_triggers()
+            fleet.settle()
         return result
 
 
@@ -177,22 +179,18 @@ def _run(fleet: Fleet, h: Host, bdf: Optional[str], fault: str, args: list, resu
 
 
 def _evidence_fault(h: Host, bdf: Optional[str], args: list) -> None:
-    """Pass an evidence-endpoint fault to netlink_server (when that module is installed)."""
-    try:
-        from . import netlink_server
-    except ImportError:
-        raise FaultError("evidence faults need tdisp_sim.netlink_server, which is not installed") from None
+    """Arm or disarm an evidence-endpoint fault (``evidence.py``)."""
     if not args:
         raise FaultError("usage: %s" % FAULTS["evidence"][1])
     kind = args[0].replace("-", "_")
     target = None if bdf in ("-", "", None) else bdf
     if len(args) > 1 and args[1] == "clear":
-        netlink_server.clear_fault(h, kind, target)
+        clear_fault(h, kind, target)
         return
     value: Any = True
     if len(args) > 1:
         value = int(args[1]) if args[1].lstrip("-").isdigit() else args[1]
     try:
-        netlink_server.set_fault(h, kind, target, value)
+        set_fault(h, kind, target, value)
     except ValueError as e:
         raise FaultError(str(e)) from None
