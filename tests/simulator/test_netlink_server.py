@@ -24,7 +24,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tdisp_sim import netlink_server as ns
+from tdisp_sim.faults.evidence import clear_fault, set_fault
+from tdisp_sim.views.netlink import FAMILIES, MAX_OBJECT_SIZE, EvidenceServer
 from tdisp_sim.evidence.provider import EvidenceProvider, ProviderError, profile_from_scenario
 from tdisp_sim.kernel import Device, Fleet, Tsm
 
@@ -82,7 +83,7 @@ def fleet():
 
 @pytest.fixture
 def server(fleet, sockdir):
-    srv = ns.EvidenceServer(fleet, sockdir).start()
+    srv = EvidenceServer(fleet, sockdir).start()
     yield srv
     srv.stop()
 
@@ -144,7 +145,7 @@ def raw(server):
     r.close()
 
 
-FID = ns.FAMILIES["device-evidence"]["id"]
+FID = FAMILIES["device-evidence"]["id"]
 DUMP = nl.NLM_F_REQUEST | nl.NLM_F_DUMP
 DO = nl.NLM_F_REQUEST | nl.NLM_F_ACK
 
@@ -185,7 +186,7 @@ def test_unknown_family_is_enoent(raw):
 
 def test_validate_op_is_listed_only_when_the_scenario_enables_it(sockdir):
     fleet = make_fleet(evidence_spec={"netlink": {"validate": False}})
-    with ns.EvidenceServer(fleet, sockdir) as srv, EvidenceClient(srv.endpoint(HOST)) as c:
+    with EvidenceServer(fleet, sockdir) as srv, EvidenceClient(srv.endpoint(HOST)) as c:
         assert c.family == "device-evidence"
         assert c.has_validate is False
         assert c.validate(LOCKED, fleet.hosts[HOST].devices[LOCKED].generation) is None
@@ -197,7 +198,7 @@ def test_validate_op_is_listed_only_when_the_scenario_enables_it(sockdir):
 
 def test_pci_tsm_family(sockdir):
     fleet = make_fleet(evidence_spec={"netlink": {"family": "pci-tsm"}})
-    with ns.EvidenceServer(fleet, sockdir) as srv, EvidenceClient(srv.endpoint(HOST)) as c:
+    with EvidenceServer(fleet, sockdir) as srv, EvidenceClient(srv.endpoint(HOST)) as c:
         result = c.read(LOCKED, ["cert0", "report"])
         assert result["family"] == "pci-tsm" and result["generation"] is None
         assert set(result["objects"]) == {"cert0", "report"} and len(result["objects"]["cert0"]) == 1536
@@ -254,7 +255,7 @@ def test_large_objects_are_chunked_into_datagrams_of_chunk_size(fleet, sockdir, 
 
     def provider(host, device, types, nonce):
         return {"cert0": blob, "report": b"r" * 7}
-    with ns.EvidenceServer(fleet, sockdir, provider, chunk_size=chunk_size) as srv:
+    with EvidenceServer(fleet, sockdir, provider, chunk_size=chunk_size) as srv:
         with EvidenceClient(srv.endpoint(HOST)) as c:
             assert c.read(LOCKED, ["cert0", "report"])["objects"] == {"cert0": blob, "report": b"r" * 7}
         raw = Raw(srv.path(HOST))
@@ -275,11 +276,11 @@ def test_large_objects_are_chunked_into_datagrams_of_chunk_size(fleet, sockdir, 
 
 
 def test_an_object_of_max_object_size(fleet, sockdir):
-    blob = hashlib.sha256(b"x").digest() * (ns.MAX_OBJECT_SIZE // 32)
-    with ns.EvidenceServer(fleet, sockdir, lambda h, d, t, n: {"measurements": blob}, chunk_size=32768) as srv:
+    blob = hashlib.sha256(b"x").digest() * (MAX_OBJECT_SIZE // 32)
+    with EvidenceServer(fleet, sockdir, lambda h, d, t, n: {"measurements": blob}, chunk_size=32768) as srv:
         with EvidenceClient(srv.endpoint(HOST)) as c:
             got = c.read(LOCKED, ["measurements"])["objects"]["measurements"]
-    assert len(got) == ns.MAX_OBJECT_SIZE and got == blob
+    assert len(got) == MAX_OBJECT_SIZE and got == blob
 
 
 # --- errors ---------------------------------------------------------------------------------------------------------
@@ -314,7 +315,7 @@ def test_read_without_the_dump_flag_and_unknown_commands(raw):
 
 def test_second_dump_on_one_socket_is_ebusy(fleet, sockdir):
     # 8 MiB cannot all sit in the socket buffers: the first dump is still running when the second asks
-    with ns.EvidenceServer(fleet, sockdir, lambda h, d, t, n: {"cert0": b"c" * (8 << 20)}) as srv:
+    with EvidenceServer(fleet, sockdir, lambda h, d, t, n: {"cert0": b"c" * (8 << 20)}) as srv:
         raw = Raw(srv.path(HOST))
         first = raw.send(FID, DUMP, 1, read_attrs(mask=1))
         raw.datagrams(until_end=False)
@@ -347,7 +348,7 @@ def test_removed_device_is_enodev(client, fleet):
 
 
 def test_nonce_refresh_disabled_is_eopnotsupp(fleet, sockdir):
-    with ns.EvidenceServer(fleet, sockdir, nonce_refresh=False) as srv, EvidenceClient(srv.endpoint(HOST)) as c:
+    with EvidenceServer(fleet, sockdir, nonce_refresh=False) as srv, EvidenceClient(srv.endpoint(HOST)) as c:
         with pytest.raises(EvidenceError) as exc:
             c.read(LOCKED, ["measurements"], nonce=b"n" * 32)
         assert exc.value.errno == errno.EOPNOTSUPP and "retry without a nonce" in str(exc.value)
@@ -356,7 +357,7 @@ def test_nonce_refresh_disabled_is_eopnotsupp(fleet, sockdir):
 
 def test_permission_denied_fault(client, raw, fleet):
     h = fleet.hosts[HOST]
-    ns.set_fault(h, "eperm")
+    set_fault(h, "eperm")
     for call in (lambda: client.read(LOCKED, ["report"]), lambda: client.validate(LOCKED, 2)):
         with pytest.raises(EvidenceError) as exc:
             call()
@@ -366,7 +367,7 @@ def test_permission_denied_fault(client, raw, fleet):
     assert raw.error(FID, DUMP, 1, [])[0] == errno.EPERM
     # nlctrl needs no capability
     assert client.family == "device-evidence"
-    ns.clear_fault(h, "eperm")
+    clear_fault(h, "eperm")
     assert client.read(LOCKED, ["report"])["generation"] == 2
     assert [e["fault"] for e in events(fleet, "evidence_fault")] == ["eperm", "eperm"]
     assert [e["bdf"] for e in events(fleet, "evidence_read") if e["result"] == "EPERM"] == [LOCKED, None]
@@ -376,7 +377,7 @@ def test_permission_denied_fault(client, raw, fleet):
 
 def test_generation_bump_mid_dump_is_retried_and_succeeds(client, fleet):
     h = fleet.hosts[HOST]
-    ns.set_fault(h, "generation_bump", LOCKED, 2)
+    set_fault(h, "generation_bump", LOCKED, 2)
     result = client.read(LOCKED, ["cert0", "measurements", "report"])
     assert result["generation"] == 4 == h.devices[LOCKED].generation
     reads = [e["result"] for e in events(fleet, "evidence_read")]
@@ -387,8 +388,8 @@ def test_generation_bump_mid_dump_is_retried_and_succeeds(client, fleet):
 
 def test_generation_bump_on_every_dump_exhausts_the_retries(fleet, sockdir):
     h = fleet.hosts[HOST]
-    ns.set_fault(h, "generation_bump", None, -1)
-    with ns.EvidenceServer(fleet, sockdir) as srv, EvidenceClient(srv.endpoint(HOST), retries=2) as c:
+    set_fault(h, "generation_bump", None, -1)
+    with EvidenceServer(fleet, sockdir) as srv, EvidenceClient(srv.endpoint(HOST), retries=2) as c:
         with pytest.raises(EvidenceError) as exc:
             c.read(LOCKED, ["cert0", "report"])
         assert exc.value.errno == errno.EAGAIN
@@ -399,33 +400,33 @@ def test_generation_bump_on_every_dump_exhausts_the_retries(fleet, sockdir):
 
 
 def test_eagain_reaches_the_raw_reader_in_nlmsg_done(raw, fleet):
-    ns.set_fault(fleet.hosts[HOST], "generation_bump", LOCKED, 1)
+    set_fault(fleet.hosts[HOST], "generation_bump", LOCKED, 1)
     assert raw.error(FID, DUMP, 1, read_attrs(mask=1 | 1 << 10)) == (errno.EAGAIN, "evidence updated during read", "NLMSG_DONE")
 
 
 @pytest.mark.parametrize("target, bad", [("measurements", "measurements"), ("*", "cert0")])
 def test_truncated_object_fault(client, fleet, target, bad):
     h = fleet.hosts[HOST]
-    ns.set_fault(h, "truncate", LOCKED, target)
+    set_fault(h, "truncate", LOCKED, target)
     with pytest.raises(EvidenceError) as exc:
         client.read(LOCKED, ["cert0", "measurements", "report"])
     assert exc.value.errno == errno.EPROTO
     assert "object %s is truncated" % bad in str(exc.value)
-    ns.clear_fault(h, "truncate", LOCKED)
+    clear_fault(h, "truncate", LOCKED)
     assert len(client.read(LOCKED, ["cert0", "measurements", "report"])["objects"]) == 3
 
 
 def test_endpoint_absent_fault(client, server, fleet):
     h = fleet.hosts[HOST]
     assert client.generation(LOCKED) == 2
-    ns.set_fault(h, "absent")
+    set_fault(h, "absent")
     server.sync()
     assert not os.path.exists(server.path(HOST))
     with pytest.raises(EvidenceError) as exc:
         client.read(LOCKED, ["report"])
     assert exc.value.errno in (errno.ENOENT, errno.ECONNREFUSED)
     assert "is absent (not listening)" in str(exc.value)
-    ns.clear_fault(h, "absent")
+    clear_fault(h, "absent")
     server.sync()
     assert stat.S_ISSOCK(os.lstat(server.path(HOST)).st_mode)
     assert client.generation(LOCKED) == 2
@@ -435,11 +436,11 @@ def test_fault_arguments_are_checked(fleet):
     h = fleet.hosts[HOST]
     for kind, value in (("nonsense", True), ("generation_bump", 0), ("generation_bump", -2), ("generation_bump", "x"), ("truncate", "cert9")):
         with pytest.raises(ValueError):
-            ns.set_fault(h, kind, LOCKED, value)
-    ns.set_fault(h, "generation_bump", LOCKED, True)
+            set_fault(h, kind, LOCKED, value)
+    set_fault(h, "generation_bump", LOCKED, True)
     assert h.evidence_faults["generation_bump"] == {LOCKED: 1}
     with pytest.raises(ValueError):
-        ns.clear_fault(h, "nonsense")
+        clear_fault(h, "nonsense")
 
 
 # --- validate -------------------------------------------------------------------------------------------------------
@@ -502,7 +503,7 @@ def test_one_socket_per_host_for_a_fleet_of_1000(sockdir):
     if hard != resource.RLIM_INFINITY:
         assert hard >= 1064, "this machine cannot open a socket per host"
     resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard))   # a default soft limit too low for 1000 sockets
-    srv = ns.EvidenceServer(fleet, sockdir).start()
+    srv = EvidenceServer(fleet, sockdir).start()
     assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= 1064   # start() raised it
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     try:
@@ -532,7 +533,7 @@ def test_one_socket_per_host_for_a_fleet_of_1000(sockdir):
 def test_socket_path_too_long_is_refused():
     fleet = make_fleet(hosts=("h" * 120,))
     with pytest.raises(OSError) as exc:
-        ns.EvidenceServer(fleet, "/tmp").start()
+        EvidenceServer(fleet, "/tmp").start()
     assert exc.value.errno == errno.ENAMETOOLONG
 
 
@@ -634,7 +635,7 @@ def test_provider_errors_become_eio_on_the_wire(provider_env, sockdir):
     h = fleet.hosts["cvm-b"]
     h.devices[LOCKED].profile = "no-such-profile"
     try:
-        with ns.EvidenceServer(fleet, sockdir, EvidenceProvider(fleet, pki_dir)) as srv, EvidenceClient(srv.endpoint("cvm-b")) as c:
+        with EvidenceServer(fleet, sockdir, EvidenceProvider(fleet, pki_dir)) as srv, EvidenceClient(srv.endpoint("cvm-b")) as c:
             with pytest.raises(EvidenceError) as exc:
                 c.read(LOCKED, ["report"])
             assert exc.value.errno == errno.EIO
@@ -661,7 +662,7 @@ def test_generic_profile_and_profile_checks(provider_env):
 def test_provider_served_evidence_parses_with_the_collection_parsers(provider_env, sockdir):
     from ansible_collections.coco.tdisp.plugins.module_utils._evidence.objects import parse_object
     fleet, pki_dir = provider_env
-    with ns.EvidenceServer(fleet, sockdir, EvidenceProvider(fleet, pki_dir)) as srv, EvidenceClient(srv.endpoint("cvm-a")) as c:
+    with EvidenceServer(fleet, sockdir, EvidenceProvider(fleet, pki_dir)) as srv, EvidenceClient(srv.endpoint("cvm-a")) as c:
         objects = c.read(LOCKED, ["cert0", "vca", "measurements", "report"], nonce=os.urandom(32))["objects"]
     vca = parse_object("vca", objects["vca"])
     measurements = parse_object("measurements", objects["measurements"], vca)
