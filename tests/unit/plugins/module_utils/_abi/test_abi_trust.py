@@ -13,9 +13,9 @@ from ansible_collections.coco.tdisp.plugins.module_utils._abi import trust
 
 def test_table_matches_design():
     assert trust.LEVELS == ('blocked', 'adversary', 'normal', 'tcb')
-    assert trust.WRITE['trust'] == ('0', '1', '2', '3')
-    assert trust.WRITE['trust_policy'] == ('disabled', 'adversary', 'full', 'full')
-    assert trust.WRITE['module_param'] == ('none', 'adversary', 'auto', 'tcb')
+    assert trust.BY_NAME['trust'].write == ('0', '1', '2', '3')
+    assert trust.BY_NAME['trust_policy'].write == ('disabled', 'adversary', 'full', 'full')
+    assert trust.BY_NAME['module_param'].write == ('none', 'adversary', 'auto', 'tcb')
 
 
 @pytest.mark.parametrize('value, level', [

@@ -33,7 +33,7 @@ import time
 import typing as t
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import is_bdf, is_name
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import is_bdf, is_name
 
 FILE = 'ledger.json'
 FORMAT = 1

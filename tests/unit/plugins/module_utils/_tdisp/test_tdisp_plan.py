@@ -10,8 +10,10 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.plan import Options, converge_state, converge_trust
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.ledger import Ledger
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import Options
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.plan_state import converge_state
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.plan_trust import converge_trust
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
 
 GPU, LOCKED, RUN = '0000:41:00.0', '0000:42:00.0', '10000:01:00.0'
