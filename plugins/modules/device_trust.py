@@ -79,9 +79,13 @@ extends_documentation_fragment:
   - coco.tdisp._attributes
   - coco.tdisp._attributes.action_module
   - coco.tdisp._attributes.platform
+  - coco.tdisp._attributes.action_group
   - coco.tdisp._attributes.sysfs
   - coco.tdisp._attributes.state_dir
+  - coco.tdisp._attributes.evidence
 notes:
+  - O(evidence_endpoint) is accepted so that C(module_defaults) for C(group/coco.tdisp.tdisp) apply to this module too;
+    setting a trust level reads no evidence.
   - A device's level is compared with what the kernel reports now; a device already at its level is not written.
   - "With C(module_param), the level reported is the module parameter's value: the level the next bind gets. A bound device
     keeps the level it got at its bind until it is rebound (C(pending_rebind))."
@@ -203,7 +207,6 @@ from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(
-            ('sysfs_root', 'state_dir'),
             devices=dict(type='list', elements='dict', required=True, options=TRUST_DEVICE_OPTIONS),
             allow_disruptive=dict(type='bool', default=False),
             unbind_driver=dict(type='bool', default=False),

@@ -141,6 +141,7 @@ extends_documentation_fragment:
   - coco.tdisp._attributes
   - coco.tdisp._attributes.action_module
   - coco.tdisp._attributes.platform
+  - coco.tdisp._attributes.action_group
   - coco.tdisp._attributes.sysfs
   - coco.tdisp._attributes.state_dir
   - coco.tdisp._attributes.evidence
@@ -300,7 +301,6 @@ from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(
-            ('sysfs_root', 'state_dir', 'evidence_endpoint'),
             devices=dict(type='list', elements='dict', required=True, options=dict(
                 bdf=dict(type='str', required=True),
                 state=dict(type='str', required=True, choices=list(TDISP_STATES)),

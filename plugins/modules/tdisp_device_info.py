@@ -86,6 +86,7 @@ extends_documentation_fragment:
   - coco.tdisp._attributes
   - coco.tdisp._attributes.info_module
   - coco.tdisp._attributes.platform
+  - coco.tdisp._attributes.action_group
   - coco.tdisp._attributes.sysfs
   - coco.tdisp._attributes.evidence
 notes:
@@ -270,7 +271,6 @@ from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
 def main() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(
-            ('sysfs_root', 'evidence_endpoint'),
             bdfs=dict(type='list', elements='str'),
             vendor=dict(type='str'),
             device=dict(type='str'),

@@ -18,7 +18,7 @@ SYSFS_ROOT = '/sys'
 STATE_DIR = '/var/lib/coco-tdisp'
 EVIDENCE_ENDPOINT = DEFAULT_ENDPOINT
 
-# The options every module may take, as argument-spec entries (module_defaults for group/coco.tdisp.tdisp set them once).
+# The options every module of the action group takes (module_defaults for group/coco.tdisp.tdisp set them once).
 COMMON: t.Dict[str, t.Dict[str, t.Any]] = {
     'sysfs_root': {'type': 'path', 'default': SYSFS_ROOT},
     'state_dir': {'type': 'path', 'default': STATE_DIR},
@@ -33,12 +33,13 @@ TRUST_DEVICE_OPTIONS = {
 }
 
 
-def argument_spec(common: t.Iterable[str], **own: t.Dict[str, t.Any]) -> t.Dict[str, t.Dict[str, t.Any]]:
-    """A module's argument spec: its own options plus the named ``COMMON`` ones.
+def argument_spec(**own: t.Dict[str, t.Any]) -> t.Dict[str, t.Dict[str, t.Any]]:
+    """A module's argument spec: every ``COMMON`` option plus its own options.
 
-    ``tdisp_device_info`` reads the ledger only when asked, so it passes ``state_dir=None``
-    style overrides through ``own``: an own entry wins over the common one."""
-    spec = {name: dict(COMMON[name]) for name in common}
+    Every module of the action group takes every common option, since ``module_defaults`` for
+    ``group/coco.tdisp.tdisp`` passes them all to each; an own entry wins over the common one
+    (``tdisp_device_info`` reads the ledger only when ``state_dir`` is given, so it has no default)."""
+    spec = {name: dict(entry) for name, entry in COMMON.items()}
     spec.update(own)
     return spec
 
