@@ -259,3 +259,18 @@ def test_explain_write(attr, value, code, state, expect):
     assert '(%s)' % errno.errorcode[code] in text
     assert '\n' not in text
     assert e.errno == code and e.device == BDF and e.attribute == attr
+
+
+@pytest.mark.parametrize('attribute, kind', [
+    ('tsm/lock', 'tsm/lock'), ('trust', 'trust'), ('drivers/nvidia/bind', 'bind'), ('drivers/nvidia/unbind', 'unbind'),
+    ('module/nvidia/parameters/trust', 'module_param'),
+])
+def test_errno_table_write_kind(attribute, kind):
+    assert errnos.write_kind(attribute) == kind
+
+
+def test_explain_accept_false_value():
+    """kernel-abi.md section 9: accept checks for a true value before it checks the lock."""
+    assert str(errnos.explain(err(errno.EINVAL), BDF, 'tsm/accept', '0', {'tdisp_state': 'locked'})) == (
+        "0000:41:00.0 tsm/accept: accept takes only a true value, not '0' (EINVAL); write 1")
+    assert errnos.match('tsm/accept', errno.EINVAL, 'on', {}) is not errnos.match('tsm/accept', errno.EINVAL, 'off', {})

@@ -343,3 +343,12 @@ def test_check_mode_with_owed_driver_writes_nothing(guest, tmp_path):
     r = state(guest, tmp_path, [{'bdf': LOCKED, 'state': 'locked'}])
     assert r['changed']
     assert (tmp_path / 'state' / 'ledger.json').read_bytes() == before
+
+
+def test_locked_to_run_pinned_with_driver_refused_in_one_line(tree, tmp_path):
+    """The first write names the refusal (tsm/accept), not the generation check in front of it."""
+    tree.tsm('tsm1', 'devsec')
+    tree.device(LOCKED, driver='nvidia', lock='tsm1', accept='0', trust='0')
+    r = state(tree, tmp_path, [{'bdf': LOCKED, 'state': 'run', 'generation': 7}], evidence=FakeEvidence({LOCKED: 7}))
+    assert r['failed'] and r['msg'] == ('0000:42:00.0 tsm/accept: driver nvidia is bound (tsm/accept returns EBUSY while a driver is bound); '
+                                        'set unbind_driver: true or unbind it first')
