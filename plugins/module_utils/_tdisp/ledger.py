@@ -126,10 +126,6 @@ class Ledger:
         else:
             self.devices.pop(bdf, None)
 
-    @property
-    def dirty(self) -> bool:
-        return self._render() != self._saved
-
     def save(self) -> bool:
         """Write the ledger if it changed (never call in check mode). Returns whether it wrote."""
         text = self._render()
