@@ -30,7 +30,7 @@ PATH_LITERALS = ('/sys', 'bus/pci', 'tsm/')
 def files(*parts: str) -> t.List[str]:
     top = os.path.join(PLUGINS, *parts)
     out = []
-    for base, _, names in os.walk(top):
+    for base, _dirs, names in os.walk(top):
         out.extend(os.path.join(base, n) for n in names if n.endswith('.py'))
     return sorted(out)
 
@@ -117,6 +117,6 @@ def test_the_rules_see_a_violation(tmp_path):
     p.write_text('"""doc /sys"""\nimport yaml\nimport tdisp_sim.kernel\n'
                  'from ansible_collections.coco.tdisp.plugins.module_utils._tdisp import engine\n'
                  "DOCUMENTATION = '/sys'\nROOT = '/sys/bus/pci'\n")
-    names = [n for _, n in imports(str(p))]
+    names = [n for _line, n in imports(str(p))]
     assert [n for n in names if not is_stdlib(n)] == ['yaml', 'tdisp_sim.kernel', MODULE_UTILS + '._tdisp']
     assert [c.value for c in _code_strings(parse(str(p)))] == ['/sys/bus/pci']
