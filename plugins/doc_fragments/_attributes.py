@@ -73,6 +73,18 @@ attributes:
     support: none
 """
 
+    # The modules of the action group (meta/runtime.yml): module_defaults for group/coco.tdisp.tdisp.
+    ACTION_GROUP = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/coco.tdisp.tdisp) in C(module_defaults) to set defaults for this module, such as
+      C(sysfs_root), C(state_dir) and C(evidence_endpoint), once for every coco.tdisp module of a play.
+    support: full
+    membership:
+      - coco.tdisp.tdisp
+"""
+
     PLATFORM = r"""
 options: {}
 attributes:

@@ -79,9 +79,13 @@ extends_documentation_fragment:
   - coco.tdisp._attributes
   - coco.tdisp._attributes.action_module
   - coco.tdisp._attributes.platform
+  - coco.tdisp._attributes.action_group
   - coco.tdisp._attributes.sysfs
   - coco.tdisp._attributes.state_dir
+  - coco.tdisp._attributes.evidence
 notes:
+  - O(evidence_endpoint) is accepted so that C(module_defaults) for C(group/coco.tdisp.tdisp) apply to this module too;
+    setting a trust level reads no evidence.
   - A device's level is compared with what the kernel reports now; a device already at its level is not written.
   - "With C(module_param), the level reported is the module parameter's value: the level the next bind gets. A bound device
     keeps the level it got at its bind until it is rebound (C(pending_rebind))."
@@ -192,38 +196,37 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError, unexpected_oserror
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.plan import TRUST_DEVICE_OPTIONS, Options, converge_trust, finish, record_policy
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.converge import record_policy
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.ledger import Ledger
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.module import run
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import TRUST_DEVICE_OPTIONS, Options, argument_spec
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.plan_trust import converge_trust
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=argument_spec(
             devices=dict(type='list', elements='dict', required=True, options=TRUST_DEVICE_OPTIONS),
             allow_disruptive=dict(type='bool', default=False),
             unbind_driver=dict(type='bool', default=False),
             rebind_driver=dict(type='bool', default=True),
-            sysfs_root=dict(type='path', default='/sys'),
-            state_dir=dict(type='path', default='/var/lib/coco-tdisp'),
             policy_version=dict(type='str'),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    try:
+
+    def body() -> dict:
         options = Options(unbind_driver=p['unbind_driver'], rebind_driver=p['rebind_driver'],
                           allow_disruptive=p['allow_disruptive'], check_mode=module.check_mode)
         ledger = Ledger(p['state_dir'])
         result = converge_trust(Sysfs(p['sysfs_root']), ledger, p['devices'], options)
         if p['policy_version'] is not None:
             record_policy(ledger, p['policy_version'], result, module.check_mode)
-    except TdispError as exc:
-        module.fail_json(msg=str(exc))
-    except OSError as exc:  # not one the ABI layer expects: still one line, never a traceback
-        module.fail_json(msg=unexpected_oserror(exc))
-    finish(module, result)
+        return result
+
+    run(module, body)
 
 
 if __name__ == '__main__':

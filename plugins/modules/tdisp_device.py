@@ -141,6 +141,7 @@ extends_documentation_fragment:
   - coco.tdisp._attributes
   - coco.tdisp._attributes.action_module
   - coco.tdisp._attributes.platform
+  - coco.tdisp._attributes.action_group
   - coco.tdisp._attributes.sysfs
   - coco.tdisp._attributes.state_dir
   - coco.tdisp._attributes.evidence
@@ -284,22 +285,25 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError, unexpected_oserror
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.evidence import check_endpoint, client_factory
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.info import DEFAULT_MAX_OBJECT_SIZE, gather, parse_nonce
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.plan import (
-    TRUST_DEVICE_OPTIONS, Options, converge_state, converge_state_and_trust, finish,
-)
+from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
+from ansible_collections.coco.tdisp.plugins.module_utils._evidence.constants import DEFAULT_MAX_OBJECT_SIZE, check_endpoint
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.evidence import client_factory
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.info import gather, parse_nonce
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.ledger import Ledger
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.module import run
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import TRUST_DEVICE_OPTIONS, Options, argument_spec
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.plan_state import converge_state
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.plan_trust import converge_state_and_trust
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import TDISP_STATES
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=argument_spec(
             devices=dict(type='list', elements='dict', required=True, options=dict(
                 bdf=dict(type='str', required=True),
-                state=dict(type='str', required=True, choices=['unlocked', 'locked', 'run']),
+                state=dict(type='str', required=True, choices=list(TDISP_STATES)),
                 generation=dict(type='int'),
                 rejected=dict(type='dict'),
             )),
@@ -307,9 +311,6 @@ def main() -> None:
             unbind_driver=dict(type='bool', default=False),
             rebind_driver=dict(type='bool', default=True),
             allow_disruptive=dict(type='bool', default=False),
-            sysfs_root=dict(type='path', default='/sys'),
-            state_dir=dict(type='path', default='/var/lib/coco-tdisp'),
-            evidence_endpoint=dict(type='str', default='netlink'),
             trust=dict(type='dict', options=dict(
                 devices=dict(type='list', elements='dict', default=[], options=TRUST_DEVICE_OPTIONS),
                 allow_disruptive=dict(type='bool', default=False),
@@ -322,7 +323,8 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    try:
+
+    def body() -> dict:
         options = Options(tsm=p['tsm'], unbind_driver=p['unbind_driver'], rebind_driver=p['rebind_driver'],
                           allow_disruptive=p['allow_disruptive'], check_mode=module.check_mode)
         factory = client_factory(check_endpoint(p['evidence_endpoint']))
@@ -343,11 +345,9 @@ def main() -> None:
             facts = gather(sysfs, evidence=evidence, evidence_factory=factory if evidence else None, all_devices=True)
             facts['ledger'] = ledger.as_dict()
             result['facts'] = facts
-    except TdispError as exc:
-        module.fail_json(msg=str(exc))
-    except OSError as exc:  # not one the ABI layer expects: still one line, never a traceback
-        module.fail_json(msg=unexpected_oserror(exc))
-    finish(module, result)
+        return result
+
+    run(module, body)
 
 
 if __name__ == '__main__':

@@ -86,6 +86,7 @@ extends_documentation_fragment:
   - coco.tdisp._attributes
   - coco.tdisp._attributes.info_module
   - coco.tdisp._attributes.platform
+  - coco.tdisp._attributes.action_group
   - coco.tdisp._attributes.sysfs
   - coco.tdisp._attributes.evidence
 notes:
@@ -257,33 +258,35 @@ ignored:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError, unexpected_oserror
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.evidence import check_endpoint, client_factory
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.info import DEFAULT_MAX_OBJECT_SIZE, EVIDENCE_TYPES, gather, parse_nonce
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger
+from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
+from ansible_collections.coco.tdisp.plugins.module_utils._evidence.constants import DEFAULT_MAX_OBJECT_SIZE, TYPE_NAMES, check_endpoint
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.evidence import client_factory
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.info import gather, parse_nonce
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.ledger import Ledger
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.module import run
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import argument_spec
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=argument_spec(
             bdfs=dict(type='list', elements='str'),
             vendor=dict(type='str'),
             device=dict(type='str'),
             tsm=dict(type='str'),
             include_evidence=dict(type='bool', default=False),
-            evidence_endpoint=dict(type='str', default='netlink'),
-            evidence_types=dict(type='list', elements='str', choices=list(EVIDENCE_TYPES)),
+            evidence_types=dict(type='list', elements='str', choices=list(TYPE_NAMES)),
             nonce=dict(type='str'),
             max_object_size=dict(type='int', default=DEFAULT_MAX_OBJECT_SIZE),
-            sysfs_root=dict(type='path', default='/sys'),
             all_devices=dict(type='bool', default=False),
-            state_dir=dict(type='path'),
+            state_dir=dict(type='path'),  # no default here: the ledger is returned only when asked for
         ),
         supports_check_mode=True,
     )
     p = module.params
-    try:
+
+    def body() -> dict:
         evidence = None
         factory = None
         if p['include_evidence']:
@@ -295,11 +298,10 @@ def main() -> None:
                         evidence=evidence, evidence_factory=factory, all_devices=p['all_devices'])
         if p['state_dir'] is not None:
             result['ledger'] = Ledger(p['state_dir']).as_dict()
-    except TdispError as exc:
-        module.fail_json(msg=str(exc))
-    except OSError as exc:  # not one the ABI layer expects: still one line, never a traceback
-        module.fail_json(msg=unexpected_oserror(exc))
-    module.exit_json(changed=False, **result)
+        result['changed'] = False
+        return result
+
+    run(module, body, diff=False)
 
 
 if __name__ == '__main__':

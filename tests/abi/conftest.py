@@ -2,7 +2,7 @@
 
 Run with ``PYTHONPATH=build/collections:simulator .venv/bin/python -m pytest tests/abi``
 (``make pytest`` does). ``Sim`` loads a shipped scenario into a ``Fleet`` and hands out a
-``Sysfs`` per host whose ``io`` is ``SimIO`` (tests/abi/simio.py), so every write runs the
+``Sysfs`` per host whose ``io`` is ``SimIO`` (tests/abi/abi_sim.py), so every write runs the
 kernel model's ``store()`` handlers in the kernel's order of checks, and every write, failed or
 not, is an event in the model's log.
 """
@@ -26,10 +26,12 @@ from abi_sim import Provider, SimIO  # noqa: E402,F401
 from tdisp_sim import scenario  # noqa: E402
 from tdisp_sim.sysfs import SysfsView  # noqa: E402
 
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger  # noqa: E402
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.plan import Options, converge_state, converge_trust  # noqa: E402
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.ledger import Ledger  # noqa: E402
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import Options  # noqa: E402
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.plan_state import converge_state  # noqa: E402
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.plan_trust import converge_trust  # noqa: E402
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs  # noqa: E402
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.info import gather  # noqa: E402
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.info import gather  # noqa: E402
 
 
 class Sim:

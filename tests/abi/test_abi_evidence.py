@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.evidence import client_factory
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.plan import Options, converge_state
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.evidence import client_factory
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.ledger import Ledger
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import Options
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.plan_state import converge_state
 from abi_sim import SimEvidence
 
 CVM, GPU, NIC = 'cvm-1', '0000:18:00.0', '0000:0c:00.0'

@@ -39,7 +39,7 @@ def test_fault_error(cvm):
 
 
 def test_fault_generation(cvm, evidence_server):
-    from ansible_collections.coco.tdisp.plugins.module_utils._abi.evidence import client_factory
+    from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.evidence import client_factory
     srv = evidence_server(cvm)
     factory = client_factory(srv.endpoint(CVM))
     ev = {'types': ['report']}

@@ -32,20 +32,15 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.coco.tdisp.plugins.module_utils._abi import trust as _trust
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import (
-    CLASS_TSM, GUEST_ATTRS, HOST_ATTRS, ID_ATTRS, MODULES, PCI_DEVICES, PCI_DRIVERS, PathEscape, Sysfs,
-    is_bdf, is_name, is_tsm,
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import (
+    ACCEPT, CLASS_TSM, DRIVER_LINK, DRIVER_MODULE, DRIVER_OVERRIDE, GUEST_ATTRS, HOST_ATTRS, ID_ATTRS, MODULES,
+    PCI_DEVICES, PCI_DRIVERS, TSM_DIR, TSM_MODES, TSM_PCI_MODE, UNKNOWN, is_bdf, is_id, is_name, is_tsm,
 )
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import PathEscape, Sysfs
 
 FIELDS = ('bdf', 'vendor', 'device', 'class', 'subsystem_vendor', 'subsystem_device', 'driver', 'driver_override',
           'tsm_side', 'lock_holder', 'accepted', 'connected', 'bound', 'tdisp_state', 'trust_abi', 'trust_level',
           'trust_raw', 'unknown')
-STATES = ('unlocked', 'locked', 'run', 'unknown')
-TSM_MODES = ('link', 'devsec', 'none')
-
-
-def _is_hex_id(text: str) -> bool:
-    return len(text) > 2 and text.startswith('0x') and all(c in '0123456789abcdef' for c in text[2:]) and len(text) <= 10
 
 
 class Device:
@@ -97,9 +92,9 @@ class Reader:
         for bdf in self.list_bdfs()[0]:
             try:
                 ddir = self.sysfs.device_dir(bdf)
-                if ddir is None or self.sysfs.kind(ddir + '/tsm') != 'dir':
+                if ddir is None or self.sysfs.kind(ddir + '/' + TSM_DIR) != 'dir':
                     continue
-                if set(self.sysfs.listdir(ddir + '/tsm')) & set(HOST_ATTRS):
+                if set(self.sysfs.listdir(ddir + '/' + TSM_DIR)) & set(HOST_ATTRS):
                     return True
             except (OSError, PathEscape):
                 continue
@@ -128,7 +123,7 @@ class Reader:
                 entry['unknown']['mode'] = 'class/tsm/%s does not resolve to a directory' % name
                 out.append(entry)
                 continue
-            raw, why = self.sysfs.read(tdir + '/pci_mode')
+            raw, why = self.sysfs.read(tdir + '/' + TSM_PCI_MODE)
             if raw in TSM_MODES:
                 entry['mode'] = raw
             elif why == 'missing':
@@ -151,7 +146,7 @@ class Reader:
             return self._module_of[driver]
         mod = None
         if is_name(driver):
-            mod = self.sysfs.link_name(PCI_DRIVERS + '/' + driver + '/module')[0]
+            mod = self.sysfs.link_name(PCI_DRIVERS + '/' + driver + '/' + DRIVER_MODULE)[0]
             if mod is None:
                 # No module link: a module of the same name may still carry the parameter.
                 try:
@@ -220,13 +215,13 @@ class Reader:
 
         for attr in ID_ATTRS:
             raw, why = self.sysfs.read(ddir + '/' + attr)
-            if raw is not None and _is_hex_id(raw):
+            if raw is not None and is_id(attr, raw):
                 f[attr] = raw
             else:
                 unknown[attr] = why or 'unexpected value %r' % raw
 
         self._read_driver(dev)
-        raw, why = self.sysfs.read(ddir + '/driver_override')
+        raw, why = self.sysfs.read(ddir + '/' + DRIVER_OVERRIDE)
         if raw is None:
             if why != 'missing':
                 unknown['driver_override'] = why
@@ -244,7 +239,7 @@ class Reader:
     def _tsm_kind(self, dev: Device) -> t.Optional[str]:
         """The kind of the device's ``tsm`` entry, None when there is none."""
         try:
-            return self.sysfs.kind(dev.dir + '/tsm')
+            return self.sysfs.kind(dev.dir + '/' + TSM_DIR)
         except OSError:
             return None
 
@@ -258,7 +253,7 @@ class Reader:
         new = Device(dev.bdf)
         new.dir, new.trust_file, new.tsm_attrs = dev.dir, dev.trust_file, dev.tsm_attrs
         f = new.facts
-        keep = ID_ATTRS + ('driver_override',)
+        keep = ID_ATTRS + (DRIVER_OVERRIDE,)
         for attr in keep:
             f[attr] = dev.facts[attr]
             if attr in dev.facts['unknown']:
@@ -269,7 +264,7 @@ class Reader:
         return new
 
     def _read_driver(self, dev: Device) -> None:
-        name, why = self.sysfs.link_name(dev.dir + '/driver')  # (None, None) when there is no link
+        name, why = self.sysfs.link_name(dev.dir + '/' + DRIVER_LINK)  # (None, None) when there is no link
         dev.facts['driver'] = name
         if why:
             dev.facts['unknown']['driver'] = why
@@ -283,7 +278,7 @@ class Reader:
                 unknown['tsm_side'] = 'tsm is a %s, not a directory (refused)' % kind
             else:
                 try:
-                    tnames = set(self.sysfs.listdir(dev.dir + '/tsm'))
+                    tnames = set(self.sysfs.listdir(dev.dir + '/' + TSM_DIR))
                 except OSError as exc:
                     unknown['tsm_side'] = 'tsm/ unreadable (%s)' % exc.strerror
         dev.tsm_attrs = frozenset(tnames)
@@ -299,7 +294,7 @@ class Reader:
         f['tsm_side'] = 'both' if guest and host else 'guest' if guest else 'host' if host else 'none'
 
         def holder(attr: str) -> t.Tuple[t.Optional[str], t.Optional[str]]:
-            raw, why = self.sysfs.read(dev.dir + '/tsm/' + attr)
+            raw, why = self.sysfs.read(dev.dir + '/' + TSM_DIR + '/' + attr)
             if raw is None:
                 return None, why
             if raw == '':
@@ -314,7 +309,7 @@ class Reader:
             if lock_why:
                 unknown['lock_holder'] = lock_why
         if 'accept' in tnames:
-            raw, why = self.sysfs.read(dev.dir + '/tsm/accept')
+            raw, why = self.sysfs.read(dev.dir + '/' + ACCEPT)
             if raw in ('0', '1'):
                 f['accepted'] = raw == '1'
             else:
@@ -333,7 +328,7 @@ class Reader:
             if bound_why:
                 unknown['bound'] = bound_why
 
-        state, reason = 'unknown', None
+        state, reason = UNKNOWN, None
         if guest:
             if 'lock' not in tnames:
                 reason = 'tsm/lock missing'
@@ -370,14 +365,15 @@ class Reader:
     def _read_trust(self, dev: Device) -> None:
         f = dev.facts
         unknown = f['unknown']
-        files = (dev.trust_file,) if dev.trust_file is not None else ('trust', 'trust_policy')
-        for abi in files:
-            if not abi:
+        files = (dev.trust_file,) if dev.trust_file is not None else tuple(_trust.DEVICE_FILES)
+        for name in files:
+            if not name:
                 break
-            raw, why = self.sysfs.read(dev.dir + '/' + abi)
+            raw, why = self.sysfs.read(dev.dir + '/' + name)
             if raw is None and why == 'missing' and dev.trust_file is None:
                 continue
-            dev.trust_file = abi
+            dev.trust_file = name
+            abi = _trust.DEVICE_FILES[name]
             f['trust_abi'] = abi
             f['trust_raw'] = raw
             if raw is None:
@@ -396,12 +392,12 @@ class Reader:
                 path, raw, why = self.module_param(module)
                 if path is not None or why:
                     dev.module, dev.module_driver = module, driver
-                    f['trust_abi'] = 'module_param'
+                    f['trust_abi'] = _trust.MODULE_ABI.name
                     f['trust_raw'] = raw
                     if raw is None:
                         unknown['trust_level'] = 'module %s trust %s' % (module, why)
                         return
-                    level, why = _trust.level_from_raw('module_param', raw, f['tdisp_state'])
+                    level, why = _trust.level_from_raw(_trust.MODULE_ABI.name, raw, f['tdisp_state'])
                     f['trust_level'] = level
                     if why:
                         unknown['trust_level'] = why
@@ -409,14 +405,14 @@ class Reader:
                         unknown['trust_level'] = 'no driver bound: module %s trust=%s applies at the next bind' % (module, raw)
                     return
             if self.any_module_param():
-                f['trust_abi'] = 'none'
+                f['trust_abi'] = _trust.NONE
                 unknown['trust_abi'] = 'driver %s has no trust= module parameter (built in?): its trust follows the kernel configuration' % driver
                 return
         elif self.any_module_param():
-            f['trust_abi'] = 'module_param'
+            f['trust_abi'] = _trust.MODULE_ABI.name
             unknown['trust_level'] = 'no driver bound or overridden: the trust= of the module that binds next applies'
             return
-        f['trust_abi'] = 'none'
+        f['trust_abi'] = _trust.NONE
 
 
 def public(dev: t.Optional[Device]) -> t.Optional[t.Dict[str, t.Any]]:

@@ -3,8 +3,10 @@
 
 """The trust table: the collection's levels mapped onto every kernel trust ABI (private; may change at any time).
 
-One row per ABI (DESIGN.md "Trust vocabulary", docs/internals.md "Trust levels"); a new kernel
-ABI is one more row in ``WRITE`` and ``READ``, not a refactor.
+One row per ABI (DESIGN.md "Trust vocabulary", docs/internals.md "Trust levels"). A new kernel
+ABI is one more ``Abi`` row in ``TABLE`` (its errnos, if it has its own, are rows in
+``errnos.TABLE``); the device reader probes the device-scope files in table order and the
+planners read the columns, never the ABI's name.
 
 =========  ==========  =======  ==============  ===========
 level      name        trust    trust_policy    module trust=
@@ -21,30 +23,50 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import MODULE_TRUST
 
 LEVELS = ('blocked', 'adversary', 'normal', 'tcb')
 TCB = 'tcb'
 BLOCKED = 'blocked'
-ABIS = ('trust', 'trust_policy', 'module_param', 'none')
+NONE = 'none'          # the trust_abi of a kernel without any trust ABI
 
-# level index -> the value written to the ABI's file.
-WRITE: t.Dict[str, t.Tuple[str, str, str, str]] = {
-    'trust': ('0', '1', '2', '3'),
-    'trust_policy': ('disabled', 'adversary', 'full', 'full'),
-    'module_param': ('none', 'adversary', 'auto', 'tcb'),
-}
 
-# value read -> level name; None means "needs context" (see level_from_raw).
-READ: t.Dict[str, t.Dict[str, t.Optional[str]]] = {
-    'trust': {'0': 'blocked', '1': 'adversary', '2': 'normal', '3': 'tcb'},
-    'trust_policy': {'disabled': 'blocked', 'adversary': 'adversary', 'full': None},
-    'module_param': {'none': 'blocked', 'adversary': 'adversary', 'auto': 'normal', 'tcb': 'tcb'},
-}
+class Abi(t.NamedTuple):
+    name: str
+    file: str                               # device scope: below the device directory; module scope: below module/<name>/
+    per_module: bool                        # one value per driver module (shared by its devices), not per device
+    write: t.Tuple[str, str, str, str]      # level index -> value written
+    read: t.Mapping[str, t.Optional[str]]   # value read -> level; None: tcb in RUN, else normal
+    unset: t.Mapping[str, str]              # values that mean "no explicit level" -> why
+    unknown_word: t.Optional[str]           # why, for a value not in read (None: "unexpected value")
+    needs_unbound: bool                     # writing it returns EBUSY while a driver is bound
+    applies_at_bind: bool                   # the value takes effect at the next bind; blocked makes the kernel refuse the bind
+    reset_raw: t.Optional[str]              # what the kernel writes into it when the device leaves RUN (None: nothing)
 
-# Whether a write of the ABI's file needs the device without a driver (EBUSY otherwise), and
-# whether the value takes effect only at the next driver bind.
-NEEDS_UNBOUND = {'trust': False, 'trust_policy': True, 'module_param': False}
-APPLIES_AT_BIND = {'trust': False, 'trust_policy': True, 'module_param': True}
+
+TABLE: t.Tuple[Abi, ...] = (
+    Abi('trust', 'trust', False, ('0', '1', '2', '3'),
+        {'0': 'blocked', '1': 'adversary', '2': 'normal', '3': 'tcb'}, {}, None,
+        needs_unbound=False, applies_at_bind=False, reset_raw='0'),
+    Abi('trust_policy', 'trust_policy', False, ('disabled', 'adversary', 'full', 'full'),
+        {'disabled': 'blocked', 'adversary': 'adversary', 'full': None},
+        {'default': 'trust_policy default: the kernel build default applies, no explicit level'}, None,
+        needs_unbound=True, applies_at_bind=True, reset_raw=None),
+    Abi('module_param', MODULE_TRUST, True, ('none', 'adversary', 'auto', 'tcb'),
+        {'none': 'blocked', 'adversary': 'adversary', 'auto': 'normal', 'tcb': 'tcb'},
+        {'(null)': 'module trust= unset: the module default applies', '': 'module trust= unset: the module default applies'},
+        'module trust=%r is not a known word; the kernel treats it as unset (module default)',
+        needs_unbound=False, applies_at_bind=True, reset_raw=None),
+)
+BY_NAME: t.Dict[str, Abi] = {a.name: a for a in TABLE}
+# device-scope files in probe order -> the ABI's name
+DEVICE_FILES: t.Dict[str, str] = {a.file: a.name for a in TABLE if not a.per_module}
+MODULE_ABI: Abi = next(a for a in TABLE if a.per_module)
+
+
+def row(abi: t.Optional[str]) -> t.Optional[Abi]:
+    """The table row of a ``trust_abi`` value, None for ``none`` (or anything unknown)."""
+    return BY_NAME.get(abi or '')
 
 
 def parse_level(value: t.Any) -> str:
@@ -69,32 +91,29 @@ def index(level: str) -> int:
 
 def value_for(abi: str, level: str) -> str:
     """What to write into the ABI's file for ``level``."""
-    row = WRITE.get(abi)
-    if row is None:
+    found = row(abi)
+    if found is None:
         raise TdispError('no trust ABI on this kernel (no trust or trust_policy file, no module trust= parameter)',
                          attribute='trust', remedy='the trust level cannot be changed here; leave level unset for this host')
-    return row[index(level)]
+    return found.write[index(level)]
 
 
 def level_from_raw(abi: str, raw: t.Optional[str], tdisp_state: t.Optional[str]) -> t.Tuple[t.Optional[str], t.Optional[str]]:
     """(level name, None) or (None, reason) for a value read from the ABI's file."""
     if raw is None:
         return None, 'no value'
-    table = READ.get(abi)
-    if table is None:
+    found = row(abi)
+    if found is None:
         return None, 'no trust ABI on this kernel'
-    if abi == 'trust_policy':
-        if raw == 'full':
+    if raw in found.unset:
+        return None, found.unset[raw]
+    if raw in found.read:
+        level = found.read[raw]
+        if level is None:
             return (TCB if tdisp_state == 'run' else 'normal'), None
-        if raw == 'default':
-            return None, 'trust_policy default: the kernel build default applies, no explicit level'
-    if abi == 'module_param':
-        if raw == '(null)' or raw == '':
-            return None, 'module trust= unset: the module default applies'
-        if raw not in table:
-            return None, 'module trust=%r is not a known word; the kernel treats it as unset (module default)' % raw
-    if raw in table:
-        return table[raw], None
+        return level, None
+    if found.unknown_word is not None:
+        return None, found.unknown_word % raw
     return None, 'unexpected value %r' % raw
 
 
@@ -102,3 +121,12 @@ def reads_as(abi: str, level: str, tdisp_state: t.Optional[str]) -> str:
     """The level a device will read after ``level`` was written, given its TDISP state."""
     got = level_from_raw(abi, value_for(abi, level), tdisp_state)[0]
     return got or level
+
+
+def reset_explained(abi: str, recorded: str, current: t.Optional[str]) -> bool:
+    """Whether ``current`` is what the kernel leaves of ``recorded`` when a device falls out of RUN."""
+    found = row(abi)
+    if found is None or current == recorded:
+        return False
+    raw = found.reset_raw if found.reset_raw is not None else found.write[index(recorded)]
+    return level_from_raw(abi, raw, 'unlocked')[0] == current

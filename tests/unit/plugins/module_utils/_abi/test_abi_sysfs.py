@@ -11,12 +11,12 @@ import os
 import pytest
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
-from ansible_collections.coco.tdisp.plugins.module_utils._abi import sysfs as s
+from ansible_collections.coco.tdisp.plugins.module_utils._abi import errnos, names, sysfs as s
 
 
 @pytest.mark.parametrize('bdf', ['0000:41:00.0', '10000:01:00.0', '10001:03:00.1', 'ffffffff:ff:1f.7', '0000:00:00.0'])
 def test_valid_bdfs(bdf):
-    assert s.check_bdf(bdf) == bdf
+    assert names.check_bdf(bdf) == bdf
 
 
 @pytest.mark.parametrize('bdf, hint', [
@@ -36,7 +36,7 @@ def test_valid_bdfs(bdf):
 ])
 def test_invalid_bdfs(bdf, hint):
     with pytest.raises(TdispError) as info:
-        s.check_bdf(bdf)
+        names.check_bdf(bdf)
     assert 'not a PCI device name' in str(info.value)
     if hint:
         assert 'did you mean %s' % hint in str(info.value)
@@ -45,23 +45,23 @@ def test_invalid_bdfs(bdf, hint):
 @pytest.mark.parametrize('value', [None, 41, b'0000:41:00.0', ['0000:41:00.0']])
 def test_bdf_wrong_type(value):
     with pytest.raises(TdispError):
-        s.check_bdf(value)
+        names.check_bdf(value)
 
 
 @pytest.mark.parametrize('name, ok', [('tsm0', True), ('tsm12', True), ('tsm', False), ('tsm1 ', False), ('tsm-1', False),
                                       ('../tsm1', False), ('TSM1', False), ('tsm1xyz', False)])
 def test_tsm_names(name, ok):
     if ok:
-        assert s.check_tsm(name) == name
+        assert names.check_tsm(name) == name
     else:
         with pytest.raises(TdispError):
-            s.check_tsm(name)
+            names.check_tsm(name)
 
 
 @pytest.mark.parametrize('name, ok', [('nvidia', True), ('vfio-pci', True), ('xhci_hcd', True), ('..', False), ('a/b', False),
                                       ('', False), ('.hidden', False), ('x' * 65, False)])
 def test_driver_names(name, ok):
-    assert s.is_name(name) is ok
+    assert names.is_name(name) is ok
 
 
 def test_root_must_be_absolute_dir(tmp_path):
@@ -252,10 +252,25 @@ def err(code):
     ('tsm/lock', 'tsm1', errno.ENOENT, {}, 'does not exist on this kernel'),
 ])
 def test_explain_write(attr, value, code, state, expect):
-    e = s.explain_write(err(code), BDF, attr, value, state)
+    e = errnos.explain(err(code), BDF, attr, value, state)
     text = str(e)
     assert expect in text
     assert text.startswith(BDF + ' ' + attr + ': ')
     assert '(%s)' % errno.errorcode[code] in text
     assert '\n' not in text
     assert e.errno == code and e.device == BDF and e.attribute == attr
+
+
+@pytest.mark.parametrize('attribute, kind', [
+    ('tsm/lock', 'tsm/lock'), ('trust', 'trust'), ('drivers/nvidia/bind', 'bind'), ('drivers/nvidia/unbind', 'unbind'),
+    ('module/nvidia/parameters/trust', 'module_param'),
+])
+def test_errno_table_write_kind(attribute, kind):
+    assert errnos.write_kind(attribute) == kind
+
+
+def test_explain_accept_false_value():
+    """kernel-abi.md section 9: accept checks for a true value before it checks the lock."""
+    assert str(errnos.explain(err(errno.EINVAL), BDF, 'tsm/accept', '0', {'tdisp_state': 'locked'})) == (
+        "0000:41:00.0 tsm/accept: accept takes only a true value, not '0' (EINVAL); write 1")
+    assert errnos.match('tsm/accept', errno.EINVAL, 'on', {}) is not errnos.match('tsm/accept', errno.EINVAL, 'off', {})

@@ -13,9 +13,9 @@ from ansible_collections.coco.tdisp.plugins.module_utils._abi import trust
 
 def test_table_matches_design():
     assert trust.LEVELS == ('blocked', 'adversary', 'normal', 'tcb')
-    assert trust.WRITE['trust'] == ('0', '1', '2', '3')
-    assert trust.WRITE['trust_policy'] == ('disabled', 'adversary', 'full', 'full')
-    assert trust.WRITE['module_param'] == ('none', 'adversary', 'auto', 'tcb')
+    assert trust.BY_NAME['trust'].write == ('0', '1', '2', '3')
+    assert trust.BY_NAME['trust_policy'].write == ('disabled', 'adversary', 'full', 'full')
+    assert trust.BY_NAME['module_param'].write == ('none', 'adversary', 'auto', 'tcb')
 
 
 @pytest.mark.parametrize('value, level', [
@@ -61,3 +61,28 @@ def test_unreadable_levels(abi, raw, reason):
 def test_no_abi_write():
     with pytest.raises(TdispError, match='no trust ABI'):
         trust.value_for('none', 'tcb')
+
+
+def test_table_columns_the_planners_read():
+    rows = {r.name: r for r in trust.TABLE}
+    assert [r.name for r in trust.TABLE] == ['trust', 'trust_policy', 'module_param']
+    assert {n: r.needs_unbound for n, r in rows.items()} == {'trust': False, 'trust_policy': True, 'module_param': False}
+    assert {n: r.applies_at_bind for n, r in rows.items()} == {'trust': False, 'trust_policy': True, 'module_param': True}
+    assert {n: r.per_module for n, r in rows.items()} == {'trust': False, 'trust_policy': False, 'module_param': True}
+    assert trust.DEVICE_FILES == {'trust': 'trust', 'trust_policy': 'trust_policy'}
+    assert trust.row('none') is None and trust.row(None) is None
+
+
+@pytest.mark.parametrize('abi, recorded, current, explained', [
+    ('trust', 'tcb', 'blocked', True),          # unlock / ERROR writes 0
+    ('trust', 'normal', 'blocked', True),
+    ('trust', 'blocked', 'blocked', False),
+    ('trust', 'tcb', 'normal', False),
+    ('trust_policy', 'tcb', 'normal', True),    # full reads normal out of RUN
+    ('trust_policy', 'normal', 'normal', False),
+    ('trust_policy', 'adversary', 'blocked', False),
+    ('module_param', 'tcb', 'normal', False),   # the module parameter is not reset
+    ('none', 'tcb', None, False),
+])
+def test_reset_rule(abi, recorded, current, explained):
+    assert trust.reset_explained(abi, recorded, current) is explained

@@ -33,7 +33,7 @@ import time
 import typing as t
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import is_bdf, is_name
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import is_bdf, is_name
 
 FILE = 'ledger.json'
 FORMAT = 1
@@ -125,10 +125,6 @@ class Ledger:
             self.devices[bdf] = entry
         else:
             self.devices.pop(bdf, None)
-
-    @property
-    def dirty(self) -> bool:
-        return self._render() != self._saved
 
     def save(self) -> bool:
         """Write the ledger if it changed (never call in check mode). Returns whether it wrote."""

@@ -10,7 +10,7 @@ import base64
 import pytest
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import EvidenceError, TdispError
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.info import gather, parse_nonce
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.info import gather, parse_nonce
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
 from ansible_collections.coco.tdisp.tests.unit.plugins.module_utils._evidence import evidence_vectors as v
 

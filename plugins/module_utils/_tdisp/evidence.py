@@ -18,12 +18,3 @@ def client_factory(endpoint: str, timeout: float = 5.0, retries: int = 3) -> t.C
         from ansible_collections.coco.tdisp.plugins.module_utils._evidence.netlink import EvidenceClient
         return EvidenceClient(endpoint, timeout=timeout, retries=retries)
     return make
-
-
-def check_endpoint(endpoint: t.Any) -> str:
-    """Refuse an endpoint that is neither ``netlink`` nor ``unix:/path`` before anything is done."""
-    from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
-    if isinstance(endpoint, str) and (endpoint == 'netlink' or (endpoint.startswith('unix:/') and len(endpoint) > 6)):
-        return endpoint
-    raise TdispError('evidence_endpoint %r is neither netlink nor unix:/path' % (endpoint,), attribute='evidence_endpoint',
-                     remedy="use 'netlink' on a real host, or the simulator's tdisp_evidence_endpoint")

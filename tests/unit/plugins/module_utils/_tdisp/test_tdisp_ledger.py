@@ -12,7 +12,7 @@ import stat
 import pytest
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.ledger import Ledger
 
 
 def test_missing_ledger_is_empty_and_not_created(tmp_path):

@@ -16,11 +16,9 @@ import typing as t
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.device import Reader
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import PathEscape, Sysfs, check_bdf, check_tsm
-
-EVIDENCE_TYPES = tuple(['cert%d' % n for n in range(8)] + ['vca', 'measurements', 'report'])
-# Bytes per evidence object returned by default (tdisp_device_info max_object_size).
-DEFAULT_MAX_OBJECT_SIZE = 262144
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import check_bdf, check_tsm, format_id
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import PathEscape, Sysfs
+from ansible_collections.coco.tdisp.plugins.module_utils._evidence.constants import CERT_SLOTS, TYPE_NAMES, TYPE_NUMBERS
 
 
 def _norm_id(value: t.Any, what: str) -> str:
@@ -29,7 +27,7 @@ def _norm_id(value: t.Any, what: str) -> str:
         text = text[2:]
     if not text or len(text) > 8 or any(c not in '0123456789abcdef' for c in text):
         raise TdispError('%r is not a hexadecimal PCI id' % (value,), attribute=what, remedy='write it like 0x10de or 10de')
-    return '0x%04x' % int(text, 16)
+    return format_id(what, int(text, 16))
 
 
 def _is_bridge(klass: t.Any) -> bool:
@@ -108,7 +106,7 @@ def _add_evidence(devices: t.List[t.Dict[str, t.Any]], opts: t.Mapping[str, t.An
                   factory: t.Optional[t.Callable[[], t.Any]]) -> None:
     from ansible_collections.coco.tdisp.plugins.module_utils._evidence.objects import digest, parse_object
 
-    types = list(opts.get('types') or EVIDENCE_TYPES)
+    types = list(opts.get('types') or TYPE_NAMES)
     nonce = opts.get('nonce')
     max_size = opts.get('max_object_size')
     client = None
@@ -140,7 +138,7 @@ def _device_evidence(client: t.Any, bdf: str, types: t.List[str], nonce: t.Optio
     out['generation'] = got.get('generation')
     out['family'] = got.get('family')
     objects = got.get('objects') or {}
-    for name in sorted(objects, key=lambda n: EVIDENCE_TYPES.index(n) if n in EVIDENCE_TYPES else 99):
+    for name in sorted(objects, key=lambda n: TYPE_NUMBERS.get(n, 99)):
         data = objects[name]
         entry: t.Dict[str, t.Any] = {'digest': digest(data), 'length': len(data)}
         if max_size is None or len(data) <= max_size:
@@ -164,7 +162,7 @@ def _device_evidence(client: t.Any, bdf: str, types: t.List[str], nonce: t.Optio
         except TdispError as exc:
             out['errors'].append({'object': 'measurements', 'msg': str(exc)})
     certs = {}
-    for name in EVIDENCE_TYPES[:8]:
+    for name in CERT_SLOTS:
         if name in objects:
             try:
                 certs[name] = parse_object(name, objects[name], context)

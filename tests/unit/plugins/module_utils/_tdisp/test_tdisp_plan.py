@@ -10,8 +10,10 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.ledger import Ledger
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.plan import Options, converge_state, converge_trust
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.ledger import Ledger
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import Options
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.plan_state import converge_state
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.plan_trust import converge_trust
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
 
 GPU, LOCKED, RUN = '0000:41:00.0', '0000:42:00.0', '10000:01:00.0'
@@ -341,3 +343,12 @@ def test_check_mode_with_owed_driver_writes_nothing(guest, tmp_path):
     r = state(guest, tmp_path, [{'bdf': LOCKED, 'state': 'locked'}])
     assert r['changed']
     assert (tmp_path / 'state' / 'ledger.json').read_bytes() == before
+
+
+def test_locked_to_run_pinned_with_driver_refused_in_one_line(tree, tmp_path):
+    """The first write names the refusal (tsm/accept), not the generation check in front of it."""
+    tree.tsm('tsm1', 'devsec')
+    tree.device(LOCKED, driver='nvidia', lock='tsm1', accept='0', trust='0')
+    r = state(tree, tmp_path, [{'bdf': LOCKED, 'state': 'run', 'generation': 7}], evidence=FakeEvidence({LOCKED: 7}))
+    assert r['failed'] and r['msg'] == ('0000:42:00.0 tsm/accept: driver nvidia is bound (tsm/accept returns EBUSY while a driver is bound); '
+                                        'set unbind_driver: true or unbind it first')

@@ -1,0 +1,63 @@
+# Copyright: coco.tdisp contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Option defaults and argument-spec fragments shared by the modules, and ``Options`` (private; may change at any time).
+
+The defaults are defined here once; the doc fragment ``coco.tdisp._attributes`` documents
+the same values (a unit test compares them).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import check_tsm
+from ansible_collections.coco.tdisp.plugins.module_utils._evidence.constants import DEFAULT_ENDPOINT
+
+SYSFS_ROOT = '/sys'
+STATE_DIR = '/var/lib/coco-tdisp'
+EVIDENCE_ENDPOINT = DEFAULT_ENDPOINT
+
+# The options every module of the action group takes (module_defaults for group/coco.tdisp.tdisp set them once).
+COMMON: t.Dict[str, t.Dict[str, t.Any]] = {
+    'sysfs_root': {'type': 'path', 'default': SYSFS_ROOT},
+    'state_dir': {'type': 'path', 'default': STATE_DIR},
+    'evidence_endpoint': {'type': 'str', 'default': EVIDENCE_ENDPOINT},
+}
+
+# The argument spec of one device_trust device, shared by device_trust's devices and tdisp_device's trust.devices.
+TRUST_DEVICE_OPTIONS = {
+    'bdf': {'type': 'str', 'required': True},
+    'level': {'type': 'raw', 'required': True},
+    'driver': {'type': 'str'},
+}
+
+
+def argument_spec(**own: t.Dict[str, t.Any]) -> t.Dict[str, t.Dict[str, t.Any]]:
+    """A module's argument spec: every ``COMMON`` option plus its own options.
+
+    Every module of the action group takes every common option, since ``module_defaults`` for
+    ``group/coco.tdisp.tdisp`` passes them all to each; an own entry wins over the common one
+    (``tdisp_device_info`` reads the ledger only when ``state_dir`` is given, so it has no default)."""
+    spec = {name: dict(entry) for name, entry in COMMON.items()}
+    spec.update(own)
+    return spec
+
+
+class Options:
+    """Caller options shared by both converge functions."""
+
+    def __init__(self, tsm: t.Optional[str] = None, unbind_driver: bool = False, rebind_driver: bool = True,
+                 allow_disruptive: bool = False, check_mode: bool = False) -> None:
+        self.tsm = check_tsm(tsm) if tsm is not None else None
+        self.unbind_driver = bool(unbind_driver)
+        self.rebind_driver = bool(rebind_driver)
+        self.allow_disruptive = bool(allow_disruptive)
+        self.check_mode = bool(check_mode)
+
+    def but(self, **changes: t.Any) -> 'Options':
+        """A copy with some options changed."""
+        fields = dict(tsm=self.tsm, unbind_driver=self.unbind_driver, rebind_driver=self.rebind_driver,
+                      allow_disruptive=self.allow_disruptive, check_mode=self.check_mode)
+        fields.update(changes)
+        return Options(**fields)
