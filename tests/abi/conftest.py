@@ -24,7 +24,7 @@ if _COLLECTIONS not in sys.path:
 
 from abi_sim import Provider, SimIO  # noqa: E402,F401
 from tdisp_sim import scenario  # noqa: E402
-from tdisp_sim.sysfs import SysfsView  # noqa: E402
+from tdisp_sim.views.sysfs_tree import SysfsView  # noqa: E402
 
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.ledger import Ledger  # noqa: E402
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import Options  # noqa: E402
@@ -108,7 +108,7 @@ def provider():
 @pytest.fixture
 def evidence_server(state_root, provider):
     """Start the simulator's evidence endpoint for a fleet: ``serve(sim) -> server``."""
-    from tdisp_sim.netlink_server import EvidenceServer
+    from tdisp_sim.views.netlink import EvidenceServer
     servers = []
 
     def serve(s: Sim):

@@ -120,8 +120,8 @@ def test_info_evidence(cvm):
 
 def test_info_evidence_size_cap_and_bad_object(cvm):
     run(cvm, [{'bdf': GPU, 'state': 'locked'}], unbind_driver=True)
-    from tdisp_sim import netlink_server
-    netlink_server.set_fault(cvm.host(CVM), 'truncate', GPU, 'measurements')
+    from tdisp_sim.faults import evidence as evidence_faults
+    evidence_faults.set_fault(cvm.host(CVM), 'truncate', GPU, 'measurements')
     cvm.server.sync()
     factory = client_factory(cvm.server.endpoint(CVM))
     r = cvm.info(CVM, bdfs=[GPU, NIC], evidence={'types': ['vca', 'report'], 'max_object_size': 8}, evidence_factory=factory)
