@@ -54,6 +54,7 @@ cp -r "$out/collections/ansible_collections/coco/tdisp/docs/." "$guides/"
 {
     printf 'Guides\n======\n\n.. toctree::\n   :maxdepth: 1\n   :glob:\n\n   *\n   modules/*\n'
 } >"$guides/index.rst"
+sed -i 's/^Welcome to my Ansible collection documentation$/coco.tdisp: TDISP confidential-device policy/' "$site/rst/index.rst"
 printf '\n.. toctree::\n   :maxdepth: 2\n   :caption: Guides:\n\n   guides/index\n' >>"$site/rst/index.rst"
 sphinx-build -M html "$site/rst" "$site/build" -q -c "$site" -W --keep-going >"$out/sphinx.log" 2>&1 \
     || { cat "$out/sphinx.log" >&2; exit 1; }

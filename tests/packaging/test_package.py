@@ -108,3 +108,17 @@ def test_simulator_installs_with_pip(tmp_path):
     assert p.returncode == 0, p.stdout
     assert (tmp_path / "site" / "tdisp_sim" / "cli.py").is_file()
     assert (tmp_path / "site" / "bin" / "tdisp-sim").is_file()
+
+
+def test_role_readmes_name_every_argument():
+    """Galaxy shows a role's README: each role has one, and it names every option of its
+    argument specs (so that the README does not fall behind meta/argument_specs.yml)."""
+    roles = sorted(p for p in (REPO / "roles").iterdir() if (p / "meta" / "argument_specs.yml").is_file())
+    assert roles
+    for role in roles:
+        readme = role / "README.md"
+        assert readme.is_file(), "%s has no README.md" % role.name
+        text = readme.read_text()
+        specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+        missing = sorted({o for spec in specs.values() for o in spec.get("options", {})} - set(re.findall(r"`(\w+)`", text)))
+        assert not missing, "roles/%s/README.md does not name %s" % (role.name, ", ".join(missing))
