@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help system-deps env test sanity units pytest integration lint compat package docs ee-context demo bench clean
+.PHONY: help system-deps env test sanity units pytest integration lint compat package docs ee-context sim-sdist demo bench clean
 
 help:
 	@echo "make demo   - create the environment, start a simulated fleet, run the main job, print a summary"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench  - run the benchmarks in bench/ and print their ratios"
 	@echo "make package    - build the collection tarball, check it with galaxy-importer, install it and run it from a user project"
 	@echo "make docs       - lint the collection docs and build the docsite (build/docs/site/build/html)"
+	@echo "make sim-sdist  - the simulator as a Python sdist (build/dist; or: pip install ./simulator)"
 	@echo "make ee-context - the execution environment's build context (build/ee/context; building it needs podman or docker)"
 
 system-deps:
@@ -59,6 +60,9 @@ package: env
 
 docs: env
 	./tools/docs.sh
+
+sim-sdist: env
+	$(PY) -m build --sdist --outdir build/dist simulator
 
 ee-context: env
 	./tools/package.sh >/dev/null

@@ -98,16 +98,22 @@ def test_ansible_builder_create(tarball, tmp_path):
     assert req["collections"] == [{"name": "collections/coco-tdisp.tar.gz", "type": "file"}], req
 
 
-def test_simulator_installs_with_pip(tmp_path):
-    """pip install ./simulator works (into a target directory, without touching the venv; from a
-    copy, since setuptools leaves build/ in the source tree)."""
+def test_simulator_sdist_installs_with_pip(tmp_path):
+    """The simulator is its own Python package: an sdist builds from the checkout (as make
+    sim-sdist does) and pip installs it, scenarios and test PKI included (into a target
+    directory, leaving the venv alone; from a copy, since setuptools writes into the source)."""
     src = tmp_path / "simulator"
     shutil.copytree(REPO / "simulator", src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    p = run([VENV_BIN / "python", "-m", "build", "--sdist", "--outdir", tmp_path / "dist", src], env=user_env())
+    assert p.returncode == 0, p.stdout
+    (sdist,) = (tmp_path / "dist").glob("tdisp_sim-*.tar.gz")
     p = run([VENV_BIN / "python", "-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check",
-             "--target", tmp_path / "site", src], env=user_env())
+             "--target", tmp_path / "site", sdist], env=user_env())
     assert p.returncode == 0, p.stdout
     assert (tmp_path / "site" / "tdisp_sim" / "cli.py").is_file()
     assert (tmp_path / "site" / "bin" / "tdisp-sim").is_file()
+    assert list((tmp_path / "site" / "tdisp_sim" / "scenarios").glob("*.yml"))
+    assert list((tmp_path / "site" / "tdisp_sim" / "scenarios" / "pki" / "ca").glob("*.pem"))
 
 
 def test_role_readmes_name_every_argument():
