@@ -6,18 +6,25 @@ PY     := $(VENV)/bin/python
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help env test sanity units pytest integration lint compat demo bench clean
+.PHONY: help system-deps env test sanity units pytest integration lint compat package docs ee-context sim-sdist demo bench clean
 
 help:
 	@echo "make demo   - create the environment, start a simulated fleet, run the main job, print a summary"
-	@echo "make test   - every check: sanity, units, pytest, integration, lint"
+	@echo "make test   - every check: sanity, units, pytest, integration, lint, compat, package, docs"
 	@echo "make env    - (re)create .venv and build/collections only"
 	@echo "make bench  - run the benchmarks in bench/ and print their ratios"
+	@echo "make package    - build the collection tarball, check it with galaxy-importer, install it and run it from a user project"
+	@echo "make docs       - lint the collection docs and build the docsite (build/docs/site/build/html)"
+	@echo "make sim-sdist  - the simulator as a Python sdist (build/dist; or: pip install ./simulator)"
+	@echo "make ee-context - the execution environment's build context (build/ee/context; building it needs podman or docker)"
+
+system-deps:
+	@./tools/install-system-deps.sh
 
 env:
 	@./tools/env.sh
 
-test: env sanity units pytest integration lint compat
+test: system-deps env sanity units pytest integration lint compat package docs
 	@echo "make test: all checks passed"
 
 sanity: env
@@ -33,10 +40,10 @@ integration: env
 	$(PY) -m pytest -q -p no:cacheprovider tests/integration
 
 lint: env
-	ansible-lint --profile production --offline roles playbooks
+	ansible-lint --profile production --offline
 	$(VENV)/bin/antsibull-changelog lint
 
-demo: env
+demo: system-deps env
 	@./tools/demo.sh
 
 bench: env
@@ -47,3 +54,16 @@ clean:
 
 compat: env
 	./tools/compat.sh
+
+package: env
+	PYTHONPATH=build/collections $(PY) -m pytest -q -p no:cacheprovider tests/packaging
+
+docs: env
+	./tools/docs.sh
+
+sim-sdist: env
+	$(PY) -m build --sdist --outdir build/dist simulator
+
+ee-context: env
+	./tools/package.sh >/dev/null
+	$(VENV)/bin/ansible-builder create -f execution-environment.yml -c build/ee/context --output-filename Containerfile

@@ -12,7 +12,7 @@ done
 [ -n "$py" ] || { echo "compat: no Python 3.11 found (pyenv install 3.11); skipping is not allowed, install it" >&2; exit 1; }
 venv=.venv-2.19
 stamp="$venv/.tdisp-env-stamp"
-want="$("$py" -c 'import sys; print(sys.version)' | head -1) $(cat requirements/controller-2.19.txt requirements/test.txt | sha256sum | cut -c1-16)"
+want="$("$py" -c 'import sys; print(sys.version.splitlines()[0])') $(cat requirements/controller-2.19.txt requirements/test.txt | sha256sum | cut -c1-16)"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "compat: creating $venv with $py"
     rm -rf "$venv"
@@ -22,7 +22,8 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
         || { tail -30 build/compat-env.log; exit 1; }
     echo "$want" > "$stamp"
 fi
-"$venv/bin/ansible" --version | head -1
+# Not `| head -1`: under pipefail, head closing the pipe early makes ansible exit 250 (BrokenPipe).
+"$venv/bin/python" -c "import ansible.release as r; print(\"compat: ansible-core\", r.__version__)"
 
 echo "compat: controller unit tests on $("$venv/bin/python" --version)"
 PYTHONPATH=build/collections "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/unit/plugins/plugin_utils tests/unit/plugins/filter

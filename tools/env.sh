@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create or refresh the project's environment:
 #   .venv/                                      controller virtualenv with pinned dependencies
+#                                               (controller, simulator and test requirements)
 #   build/collections/ansible_collections/coco/tdisp -> the checkout (for ansible.cfg)
 # Idempotent: a second run only checks that the pins are installed.
 set -euo pipefail
@@ -34,7 +35,7 @@ minor=$("$py" -c 'import sys; print(sys.version_info[1])')
 if [ "$minor" -ge 12 ]; then reqs=requirements/controller.txt; else reqs=requirements/controller-2.19.txt; fi
 
 stamp=.venv/.tdisp-env-stamp
-want="$("$py" -c 'import sys; print(sys.version)' | head -1) $(cat "$reqs" requirements/test.txt simulator/pyproject.toml | sha256sum | cut -c1-16)"
+want="$("$py" -c 'import sys; print(sys.version.splitlines()[0])') $(cat "$reqs" requirements/simulator.txt requirements/test.txt simulator/pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "env: creating .venv with $py ($reqs)"
     rm -rf .venv
@@ -46,7 +47,7 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
     # pip's output goes to build/env.log; shown only when an install fails.
     quiet() { "$@" >>"$log" 2>&1 || { tail -40 "$log" >&2; echo "env: failed: $*; full log in $log" >&2; return 1; }; }
     quiet .venv/bin/python -m pip install --upgrade pip
-    quiet .venv/bin/python -m pip install -r "$reqs" -r requirements/test.txt
+    quiet .venv/bin/python -m pip install -r "$reqs" -r requirements/simulator.txt -r requirements/test.txt
     quiet .venv/bin/python -m pip install --no-deps -e simulator
     echo "$want" > "$stamp"
 fi

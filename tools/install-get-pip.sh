@@ -13,4 +13,8 @@ PY
 )
 dest="$HOME/.ansible/test/cache/get_pip_${ver//./_}.py"
 mkdir -p "$(dirname "$dest")"
-cmp -s "$here/get_pip_standin.py" "$dest" 2>/dev/null || cp "$here/get_pip_standin.py" "$dest"
+# Atomically (copy, then rename): an ansible-test run side by side may be reading it.
+if ! cmp -s "$here/get_pip_standin.py" "$dest" 2>/dev/null; then
+    cp "$here/get_pip_standin.py" "$dest.$$"
+    mv -f "$dest.$$" "$dest"
+fi
