@@ -16,10 +16,12 @@ import typing as t
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError
+
 FORMAT = 1
 
 
-class ReportError(Exception):
+class ReportError(TdispError):
     """Input the report cannot use (one line)."""
 
 
