@@ -28,7 +28,6 @@ from collections.abc import Mapping, Sequence
 from ansible_collections.coco.tdisp.plugins.plugin_utils import _policy
 from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError
 
-
 LOCKED_STATES = ('locked', 'run')
 GUEST_SIDES = ('guest', 'both')
 

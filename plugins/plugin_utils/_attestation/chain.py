@@ -13,10 +13,9 @@ import hashlib
 import typing as t
 from collections.abc import Sequence
 
-from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import is_int
 from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.common import (
-    _WEAK_CERT_HASHES,
     CERT_OBJECT,
+    _WEAK_CERT_HASHES,
     _Check,
     _Evidence,
     _iso,
@@ -24,8 +23,12 @@ from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.common imp
     _short,
     hash_bytes,
 )
-from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import HASH_SIZES, Manifest, format_fingerprint
-
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import (
+    HASH_SIZES,
+    Manifest,
+    format_fingerprint,
+    is_int,
+)
 
 try:
     from cryptography import x509

@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import UTC, parse_instant
 from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError
 
-
 try:
     import cryptography
 except ImportError as _exc:  # pragma: no cover - exercised by the sanity import test only

@@ -25,7 +25,6 @@ from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest i
 from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest_check import validate_manifest
 from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError
 
-
 try:
     from cryptography import x509
 except ImportError:  # pragma: no cover - require_cryptography() reports it at use time

@@ -24,9 +24,10 @@ import re
 import typing as t
 from collections.abc import Mapping, Sequence
 
-from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import is_int
 from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import (
+    ASYM_ALGOS,
     ENTRY_KEYS,
+    HASH_SIZES,
     INTERFACE_KEYS,
     MANIFEST_KEYS,
     MEASUREMENT_INDEX_MAX,
@@ -34,38 +35,20 @@ from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest i
     REQUIRED_KEYS,
     SIGNATURE_MODES,
     UNLISTED_MODES,
+    Manifest,
+    ManifestError,
+    MeasurementEntry,
+    Validity,
     _is_list,
     _type_name,
     _unknown_key,
     format_fingerprint,
-    Manifest,
-    ManifestError,
-    MeasurementEntry,
+    is_int,
     normalize_fingerprint,
     parse_digest,
     parse_instant,
     text_of_instant,
-    Validity,
 )
-
-HASH_SIZES: dict[str, int] = {
-    'sha256': 32,
-    'sha384': 48,
-    'sha512': 64,
-    'sha3_256': 32,
-    'sha3_384': 48,
-    'sha3_512': 64,
-}
-"""SPDM BaseHashAlgo / MeasurementHashAlgo names the collection can compute, with digest sizes."""
-
-ASYM_ALGOS: tuple[str, ...] = (
-    'rsassa_2048', 'rsassa_3072', 'rsassa_4096',
-    'rsapss_2048', 'rsapss_3072', 'rsapss_4096',
-    'ecdsa_p256', 'ecdsa_p384', 'ecdsa_p521',
-    'eddsa_ed25519', 'eddsa_ed448',
-)
-"""SPDM BaseAsymAlgo names the manifest may allow (names as the evidence parser reports them)."""
-
 
 # --------------------------------------------------------------------------------------------
 # Validation

@@ -9,7 +9,6 @@ import datetime as _dt
 import typing as t
 from collections.abc import Mapping, Sequence
 
-from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import is_int
 from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.common import (
     CONTRAINDICATED,
     WARNING,
@@ -22,8 +21,12 @@ from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.common imp
     hash_bytes,
     normalize_nonce,
 )
-from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import HASH_SIZES, INTERFACE_BOOL_KEYS, Manifest
-
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import (
+    HASH_SIZES,
+    INTERFACE_BOOL_KEYS,
+    Manifest,
+    is_int,
+)
 
 # --------------------------------------------------------------------------------------------
 # measurements

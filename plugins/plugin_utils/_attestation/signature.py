@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import is_int
 from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.chain import _Chain
 from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.common import (
     _Check,
@@ -19,13 +18,18 @@ from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.common imp
     measurement_signed_message,
     parse_spdm_version,
 )
-from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import HASH_SIZES, Manifest
-
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import HASH_SIZES, Manifest, is_int
 
 try:
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric import (
+        ec,
+        ed448,
+        ed25519,
+        padding,
+        rsa,
+    )
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 except ImportError:  # pragma: no cover - require_cryptography() (common) reports it at use time
     pass

@@ -24,21 +24,24 @@ import datetime as _dt
 import typing as t
 from collections.abc import Mapping, Sequence
 
-from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import is_int
 from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.chain import _check_chain, _check_integrity
 from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.common import (
+    VerifyError,
     _Check,
     _Evidence,
     _iso,
     moment,
     normalize_nonce,
     require_cryptography,
-    VerifyError,
     worst,
 )
-from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import UTC, Manifest, ManifestError
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import (
+    UTC,
+    Manifest,
+    ManifestError,
+    is_int,
+)
 from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest_check import pick_manifest
-
 from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.measurements import _check_interface, _check_measurements, _check_svn
 from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.signature import _check_signature
 

@@ -10,17 +10,17 @@ import datetime
 import hashlib
 import typing as t
 
-from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import is_int
 from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation import manifest_check as _manifest
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import is_int
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy import match
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.decide import (
     _INVENTORY_DRIFT,
     _LOCKED_STATES,
+    Device,
+    _Host,
     _decide,
     _exemption_dict,
-    _Host,
     _host,
-    Device,
 )
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.model import (
     DRIFT_KINDS,
@@ -30,8 +30,6 @@ from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.model import (
     rank,
     trust_name,
 )
-
-
 
 # ---- inventory completeness ------------------------------------------------------------------------------------
 

@@ -16,14 +16,12 @@ from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.model import (
     IMPLICIT_DEFAULT,
     STATUSES,
     TRUST_LEVELS,
-    as_date,
     Policy,
     PolicyError,
     Rule,
+    as_date,
 )
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.schema import ensure
-
-
 
 _GUEST_SIDES = ('guest', 'both')
 _LOCKED_STATES = ('run', 'locked')

@@ -19,6 +19,10 @@ import typing as t
 from ansible_collections.coco.tdisp.plugins.module_utils._abi import trust as _abi_trust
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy import match
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.model import (
+    DRIFT_KINDS,
+    IMPLICIT_DEFAULT,
+    MIN_STATUSES,
+    REJECT,
     _EXEMPTION_KEYS,
     _EXPECTED_KEYS,
     _ID,
@@ -27,19 +31,15 @@ from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.model import (
     _RULE_KEYS,
     _TOP_KEYS,
     _VERSION,
-    DRIFT_KINDS,
-    IMPLICIT_DEFAULT,
-    MIN_STATUSES,
-    P,
-    REJECT,
-    as_date,
     Exemption,
     Expected,
+    P,
     Policy,
     PolicyError,
-    rank,
     Requirement,
     Rule,
+    as_date,
+    rank,
     trust_name,
 )
 

@@ -8,12 +8,16 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy import match
-from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.decide import Device, _LOCKOUT_CLASSES, _facts
-from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.model import PolicyError
+from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.decide import _LOCKOUT_CLASSES, Device, _facts
+from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.model import PolicyError, trust_name
+
+# The levels a revocation may lower a device to (never tcb), by name and by number.
+REVOKE_LEVELS = ('blocked', 'adversary', 'normal', 0, 1, 2)
+# Where a revocation's ledger records say they came from.
+REVOKE_SOURCE = 'playbooks/revoke.yml'
 
 
-
-# ---- lockout preflight -----------------------------------------------------------------------------------------
+# ---- selection and revocation ----------------------------------------------------------------------------------
 
 def select(devices: t.Any, expression: t.Any) -> list[dict[str, t.Any]]:
     """The devices a JMESPath expression selects, with the same view and checks as a rule's ``match``.
@@ -36,6 +40,35 @@ def select(devices: t.Any, expression: t.Any) -> list[dict[str, t.Any]]:
         except match.MatchError as err:
             raise PolicyError(['%s: %s' % (device['bdf'], err)]) from None
     return out
+
+
+def revoke_plan(info: t.Any, expression: t.Any, level: t.Any = 'blocked', policy: t.Any = None) -> dict[str, t.Any]:
+    """What a revocation does on one host: ``{match, level, policy_version, devices, unlock, lower}``.
+
+    ``info``: the ``tdisp_device_info`` result (with the ledger). ``devices``: the BDFs selected;
+    ``unlock``: ``tdisp_device`` entries for those in LOCKED/RUN, each with the ledger's
+    ``rejected`` record (why, under which policy version: the policy about to be applied, else
+    the one the host last applied, else ``none``), so that rollouts of that version keep it out;
+    ``lower``: ``device_trust`` entries for those with a trust ABI.
+    """
+    if level not in REVOKE_LEVELS or trust_name(level) is None:
+        raise PolicyError(['level: %r is not blocked, adversary or normal (a revocation never sets tcb)' % (level,)])
+    targets = select(info, expression)
+    ledger = (info.get('ledger') if isinstance(info, t.Mapping) else None) or {}
+    applied = ledger.get('policy') if isinstance(ledger, t.Mapping) else None
+    version = (policy or {}).get('version') if isinstance(policy, t.Mapping) else None
+    if version is None:
+        version = (applied or {}).get('version', 'none') if isinstance(applied, t.Mapping) else 'none'
+    reason = 'revoked by %s (%s)' % (REVOKE_SOURCE, expression)
+    return {
+        'match': expression,
+        'level': level,
+        'policy_version': version,
+        'devices': [d['bdf'] for d in targets],
+        'unlock': [{'bdf': d['bdf'], 'state': 'unlocked', 'rejected': {'reason': reason, 'policy_version': version}}
+                   for d in targets if d.get('tdisp_state') in ('locked', 'run')],
+        'lower': [{'bdf': d['bdf'], 'level': level} for d in targets if d.get('trust_abi') != 'none'],
+    }
 
 
 def preflight(devices: t.Any, decisions: t.Any, critical: t.Any = None) -> list[dict[str, t.Any]]:
