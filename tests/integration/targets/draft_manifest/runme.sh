@@ -25,7 +25,7 @@ rc=0
 draft -e tdisp_manifest_dest="$WORK/blocker/sub/golden.yml" >"$WORK/blocked.out" 2>&1 || rc=$?
 cat "$WORK/blocked.out"
 [ "$rc" -ne 0 ] || fail "the draft ran with an unwritable output path"
-grep -q "ENOTDIR" "$WORK/blocked.out" || fail "the refusal does not say why the path cannot be written"
+grep -q "cannot create a file next to" "$WORK/blocked.out" || fail "the refusal does not say why the path cannot be written"
 ev=$("$TDISP_SIM" log --mount "$TDISP_SIM_MOUNT" --json --since "$s0")
 [ -z "$ev" ] || fail "the golden device was touched before the output path was checked: $ev"
 
