@@ -25,5 +25,5 @@ from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest_c
 )
 from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.verdict import unverifiable, verify_evidence
 
-__all__ = ['DraftError', 'ManifestError', 'VerifyError', 'load_manifest', 'manifest_from_evidence', 'manifests_errors', 'normalize_fingerprint', 'normalize_nonce',
-           'parse_instant', 'pick_manifest', 'prune_expired', 'unverifiable', 'validate_manifest', 'verify_evidence']
+__all__ = ['DraftError', 'ManifestError', 'VerifyError', 'load_manifest', 'manifest_from_evidence', 'manifests_errors', 'normalize_fingerprint',
+           'normalize_nonce', 'parse_instant', 'pick_manifest', 'prune_expired', 'unverifiable', 'validate_manifest', 'verify_evidence']

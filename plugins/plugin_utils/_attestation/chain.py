@@ -363,5 +363,3 @@ def _check_crls(check: _Check, chain: _Chain, manifest: Manifest, now: _dt.datet
             if revoked is not None:
                 check.fail('%s: revoked (serial 0x%x) by crls[%d] of manifest %s on %s'
                            % (label, cert.serial_number, number, manifest.name, _iso(revoked.revocation_date_utc)))
-
-

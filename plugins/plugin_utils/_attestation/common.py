@@ -180,7 +180,6 @@ def _hex_bytes(value: t.Any) -> t.Optional[bytes]:
         return None
 
 
-
 def normalize_nonce(value: t.Any) -> t.Optional[str]:
     """An expected nonce as lower-case hex; ``None`` when it is not hex text or bytes."""
     if isinstance(value, (bytes, bytearray)):
@@ -244,5 +243,3 @@ class _Evidence:
         if object_type not in self.objects:
             return 'object %s is absent from the evidence' % object_type
         return 'object %s was not parsed' % object_type
-
-

@@ -247,5 +247,3 @@ def _unknown_key(path: str, key: t.Any, known: Sequence[str]) -> str:
     close = difflib.get_close_matches(str(key), known, n=1)
     hint = '; did you mean %s?' % close[0] if close else ' (known: %s)' % ', '.join(known)
     return '%s.%s: unknown key%s' % (path, key, hint)
-
-

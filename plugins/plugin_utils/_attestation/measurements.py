@@ -205,5 +205,3 @@ def _check_interface(check: _Check, ev: _Evidence, manifest: Manifest) -> _Check
 
 def _page(value: t.Any) -> str:
     return '0x%x' % value if is_int(value) else repr(value)
-
-

@@ -214,5 +214,3 @@ def _check_signature(check: _Check, ev: _Evidence, manifest: Manifest, chain: t.
         return check
     check.details['verified'] = True
     return check
-
-

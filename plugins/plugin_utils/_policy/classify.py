@@ -33,6 +33,7 @@ from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.model import (
 
 # ---- inventory completeness ------------------------------------------------------------------------------------
 
+
 def check_expected(devices: t.Any, policy: t.Any) -> list[dict[str, t.Any]]:
     """Inventory findings: ``[{kind, expected, bdf, found, want, bdfs, reason}]``.
 
@@ -358,5 +359,3 @@ def _audit_summary(findings: list[dict[str, t.Any]]) -> dict[str, t.Any]:
         'by_kind': {kind: kinds[kind] for kind in DRIFT_KINDS},  # drift only; exempt findings are not counted
         'devices_in_drift': sorted(drifting),
     }
-
-

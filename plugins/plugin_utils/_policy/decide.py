@@ -166,7 +166,6 @@ def _evidence(device: Device, rule: Rule, verdicts: t.Mapping[str, t.Mapping[str
     return out
 
 
-
 def _verdict_reasons(verdict: t.Mapping[str, t.Any]) -> list[str]:
     reasons = [str(r) for r in verdict.get('reasons') or []]
     for check in verdict.get('checks') or []:
@@ -302,5 +301,3 @@ def _plan_summary(policy: Policy, decisions: list[dict[str, t.Any]]) -> dict[str
         'disruptive': sum(1 for d in decisions if d['disruptive']),
         'exempt': sum(1 for d in decisions if d['exempt']),
     }
-
-

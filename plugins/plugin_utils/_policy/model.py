@@ -226,5 +226,3 @@ class Policy:
         out['expected_complete'] = self.expected_complete
         out['exemptions'] = [x.as_dict() for x in self.exemptions]
         return out
-
-

@@ -47,6 +47,7 @@ from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.model import (
 # "Trust vocabulary"); the policy needs only the names and their order.
 TRUST_LEVELS: tuple[str, ...] = tuple(_abi_trust.LEVELS)
 
+
 def ensure(policy: t.Any, manifests: t.Optional[t.Mapping[str, t.Any]] = None) -> Policy:
     """``policy`` itself when already validated, else :func:`validate` of it."""
     return policy if isinstance(policy, Policy) else validate(policy, manifests)
