@@ -18,9 +18,9 @@ import datetime as _dt
 import hashlib
 import re
 import typing as t
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.common import hash_bytes, moment, require_cryptography
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.common import _mapping, hash_bytes, moment, require_cryptography
 from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import HASH_SIZES, INTERFACE_BOOL_KEYS, format_fingerprint
 from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest_check import validate_manifest
 from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError
@@ -33,10 +33,6 @@ except ImportError:  # pragma: no cover - require_cryptography() reports it at u
 
 class DraftError(TdispError):
     """The evidence cannot be turned into a draft manifest (one line naming the object)."""
-
-
-def _mapping(value: t.Any) -> t.Optional[Mapping[str, t.Any]]:
-    return value if isinstance(value, Mapping) else None
 
 
 def _list(value: t.Any) -> t.Optional[Sequence[t.Any]]:
