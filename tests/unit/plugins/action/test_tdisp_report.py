@@ -8,28 +8,19 @@ from __future__ import annotations
 
 import json
 import os
-from unittest import mock
 
 import pytest
 import yaml
 from ansible.errors import AnsibleActionFail
-from ansible.playbook.play_context import PlayContext
-from ansible.playbook.task import Task
 
 from ansible_collections.coco.tdisp.plugins.action.tdisp_report import ActionModule
+from ansible_collections.coco.tdisp.tests.unit.plugins.action.action_runner import run_action
 
 OK = {'host': 'a', 'failed': False, 'refused': [], 'gate_notes': [], 'contraindicated': 0, 'expected': []}
 
 
 def run(args, task_vars=None, check=False):
-    task = Task()
-    task.args = args
-    task.check_mode = check
-    task.diff = False
-    connection = mock.MagicMock()
-    connection._shell.tmpdir = None
-    action = ActionModule(task, connection, PlayContext(), loader=None, templar=None, shared_loader_obj=None)
-    return action.run(task_vars=task_vars or {})
+    return run_action(ActionModule, args, task_vars, check)
 
 
 def play(summaries, batch, playing=None):
