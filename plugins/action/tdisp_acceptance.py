@@ -10,7 +10,8 @@ once a device is locked (``tdisp_device`` with ``facts``) -> plan] -> accept/unl
 trust levels and the policy version (``tdisp_device`` with ``trust``; ``device_trust`` alone when
 no device changes state). A first rollout costs three module runs per host, a converged re-run
 one. The planning, the policy, the evidence verification and the summary are the pure
-functions of ``plugin_utils/_acceptance.py``; this file only sequences the module calls.
+functions of ``plugin_utils/_acceptance.py`` (over ``_policy`` and ``_attestation``); this file only
+sequences the module calls.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.coco.tdisp.plugins.plugin_utils import _acceptance, _policy
-from ansible_collections.coco.tdisp.plugins.plugin_utils._manifest import manifests_errors
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation import manifests_errors
+from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError
 
 display = Display()
 
@@ -37,9 +39,10 @@ ARGUMENT_SPEC: dict[str, t.Any] = {
     'retry_rejected': {'type': 'bool', 'default': False},
     'force': {'type': 'bool', 'default': False},
     'fail_on_error': {'type': 'bool', 'default': True},
-    'sysfs_root': {'type': 'path', 'default': '/sys'},
-    'evidence_endpoint': {'type': 'str', 'default': 'netlink'},
-    'state_dir': {'type': 'path', 'default': '/var/lib/coco-tdisp'},
+    # Unset (None): the modules' own defaults apply.
+    'sysfs_root': {'type': 'path'},
+    'evidence_endpoint': {'type': 'str'},
+    'state_dir': {'type': 'path'},
     'tsm': {'type': 'str'},
     'summary_fact': {'type': 'str', 'default': 'tdisp_acceptance_summary'},
 }
@@ -73,7 +76,7 @@ class ActionModule(ActionBase):
             checked = _policy.validate(args['policy'], args['manifests'])
         except _policy.PolicyError as err:
             raise AnsibleActionFail('refused before any host was read: the policy has %d problem%s: %s'
-                                    % (len(err.errors), '' if len(err.errors) == 1 else 's', '; '.join(err.errors))) from None
+                                    % (len(err.problems), '' if len(err.problems) == 1 else 's', '; '.join(err.problems))) from None
         problems = manifests_errors(args['manifests'])
         if problems:
             raise AnsibleActionFail('refused before any host was read: reference manifests: %s' % '; '.join(problems))
@@ -118,9 +121,8 @@ class _Run:
 
     # -- module calls ------------------------------------------------------------------------------
     def _module(self, name: str, step: str, **module_args: t.Any) -> dict[str, t.Any]:
-        common = {'sysfs_root': self.args['sysfs_root'], 'state_dir': self.args['state_dir']}
-        if name != 'device_trust':
-            common['evidence_endpoint'] = self.args['evidence_endpoint']
+        keys = ('sysfs_root', 'state_dir') if name == 'device_trust' else ('sysfs_root', 'state_dir', 'evidence_endpoint')
+        common = {k: self.args[k] for k in keys if self.args[k] is not None}
         common.update(module_args)
         self.calls.append(name)
         res = self.action._execute_module(module_name='coco.tdisp.%s' % name, module_args=common, task_vars=self.task_vars)
@@ -141,8 +143,8 @@ class _Run:
             return _acceptance.step(facts, self.checked, self.args['manifests'], nonce=self.nonce,
                                     allow_disruptive=self.args['allow_disruptive'], locked_now=locked_now,
                                     critical=self.args['critical_devices'], retry_rejected=self.args['retry_rejected'])
-        except _acceptance.AcceptanceError as err:
-            raise _Stop('Plan the host: %s' % '; '.join(err.errors)) from None
+        except TdispError as err:  # the planner's, the policy's, a manifest's or the verifier's
+            raise _Stop('Plan the host: %s' % '; '.join(err.problems)) from None
 
     # -- the sequence ------------------------------------------------------------------------------
     def converge(self, critical: list[str]) -> None:

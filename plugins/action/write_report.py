@@ -6,42 +6,25 @@
 Reports (rollout, audit, revocation) are controller artifacts. Writing them here, in the
 controller process, costs no module run: ``ansible.builtin.copy`` would build and run two modules
 (``stat``, ``copy``) for every report, which on a fleet rollout is a measurable share of the run
-(docs/performance.md).
+(docs/performance.md). The writing is ``plugin_utils/_files.py``.
 """
 
 from __future__ import annotations
 
-import errno
-import hashlib
-import os
-import tempfile
 import typing as t
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.text.converters import to_bytes, to_text
+from ansible.module_utils.common.text.converters import to_bytes
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.coco.tdisp.plugins.plugin_utils import _files
+from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import call
 
 ARGUMENT_SPEC: dict[str, t.Any] = {
     'path': {'type': 'path', 'required': True},
     'content': {'type': 'str', 'required': True},
     'mode': {'type': 'str', 'default': '0644'},
 }
-
-
-def _mode(value: str) -> int:
-    try:
-        mode = int(value, 8)
-    except (TypeError, ValueError):
-        mode = -1
-    if not 0 <= mode <= 0o777:
-        raise AnsibleActionFail('write_report: mode %r is not an octal permission such as \'0644\'' % (value,))
-    return mode
-
-
-def _fail(path: str, what: str, exc: OSError) -> AnsibleActionFail:
-    name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
-    return AnsibleActionFail('write_report: cannot %s %s: %s (%s); check the directory and its permissions on the controller'
-                             % (what, path, exc.strerror or exc, name))
 
 
 class ActionModule(ActionBase):
@@ -54,38 +37,8 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        path = os.path.abspath(args['path'])
-        mode = _mode(args['mode'])
+        mode = call(AnsibleActionFail, 'write_report', _files.parse_mode, args['mode'])
         data = to_bytes(args['content'], errors='surrogate_or_strict')
-        try:
-            with open(path, 'rb') as f:
-                old: t.Optional[bytes] = f.read()
-            old_mode: t.Optional[int] = os.stat(path).st_mode & 0o777
-        except FileNotFoundError:
-            old, old_mode = None, None
-        except OSError as exc:
-            raise _fail(path, 'read', exc) from None
-        changed = old != data or old_mode != mode
-        result.update(changed=changed, path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest())
-        if self._task.diff and old != data:
-            result['diff'] = {'before_header': path, 'after_header': path, 'before': to_text(old or b''), 'after': to_text(data)}
-        if not changed or self._task.check_mode:
-            return result
-        directory = os.path.dirname(path)
-        try:
-            os.makedirs(directory, mode=0o755, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=directory, prefix='.%s.' % os.path.basename(path))
-        except OSError as exc:
-            raise _fail(path, 'create a file next to', exc) from None
-        try:
-            with os.fdopen(fd, 'wb') as f:
-                f.write(data)
-                os.fchmod(f.fileno(), mode)
-            os.replace(temp, path)
-        except OSError as exc:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
-            raise _fail(path, 'write', exc) from None
+        result.update(call(AnsibleActionFail, 'write_report', _files.write, args['path'], data, mode,
+                           bool(self._task.check_mode), bool(self._task.diff)))
         return result

@@ -10,21 +10,16 @@ import typing as t
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.coco.tdisp.plugins.plugin_utils import _acceptance
-from ansible_collections.coco.tdisp.plugins.plugin_utils._manifest import ManifestError
-from ansible_collections.coco.tdisp.plugins.plugin_utils._verify import VerifyError
+from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import call
 
 
 def acceptance_step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now: t.Any = None,
                     allow_disruptive: bool = False, locked_now: t.Any = None, critical: t.Any = None,
                     ledger: t.Any = None, retry_rejected: bool = False) -> dict[str, t.Any]:
     """Plan the next module calls of one host from its facts, the policy and the manifests."""
-    try:
-        return _acceptance.step(info, policy, manifests, nonce=nonce, now=now, allow_disruptive=bool(allow_disruptive),
-                                locked_now=locked_now, critical=critical, ledger=ledger, retry_rejected=bool(retry_rejected))
-    except _acceptance.AcceptanceError as err:
-        raise AnsibleFilterError('coco.tdisp.acceptance_step: %s' % '\n'.join(err.errors)) from None
-    except (ManifestError, VerifyError) as err:
-        raise AnsibleFilterError('coco.tdisp.acceptance_step: %s' % err) from None
+    return call(AnsibleFilterError, 'coco.tdisp.acceptance_step', _acceptance.step, info, policy, manifests, nonce=nonce, now=now,
+                allow_disruptive=bool(allow_disruptive), locked_now=locked_now, critical=critical, ledger=ledger,
+                retry_rejected=bool(retry_rejected))
 
 
 class FilterModule:

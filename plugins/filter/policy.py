@@ -1,7 +1,10 @@
 # Copyright: coco.tdisp contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Filters of the TDISP acceptance policy engine; documented in the policy_*.yml files beside this one."""
+"""Filters of the TDISP acceptance policy engine; documented in the policy_*.yml files beside this one.
+
+Each filter is one call into ``plugin_utils/_policy``.
+"""
 
 from __future__ import annotations
 
@@ -11,50 +14,44 @@ from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 
 from ansible_collections.coco.tdisp.plugins.plugin_utils import _policy
+from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import call
 
 _display = Display()
 
 
-def _call(name: str, func: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.Any) -> t.Any:
-    try:
-        return func(*args, **kwargs)
-    except _policy.PolicyError as err:
-        count = len(err.errors)
-        raise AnsibleFilterError('coco.tdisp.%s: %d problem%s:\n%s' % (name, count, '' if count == 1 else 's', err)) from None
+def _warn(text: str) -> None:
+    _display.warning(text)
 
 
 def policy_validate(policy: t.Any, manifests: t.Any = None) -> dict[str, t.Any]:
     """The normalised policy; fails listing every problem; shows warnings."""
-    validated = _call('policy_validate', _policy.validate, policy, manifests)
-    for warning in validated.warnings:
-        _display.warning(warning)
-    return validated.as_dict()
+    return call(AnsibleFilterError, 'coco.tdisp.policy_validate', _policy.validated_dict, policy, manifests, _warn)
 
 
 def policy_plan(devices: t.Any, policy: t.Any, verdicts: t.Any = None, manifests: t.Any = None, now: t.Any = None) -> dict[str, t.Any]:
     """One attributed decision per device, and a summary."""
-    return _call('policy_plan', _policy.plan, devices, policy, verdicts, manifests, now)
+    return call(AnsibleFilterError, 'coco.tdisp.policy_plan', _policy.plan, devices, policy, verdicts, manifests, now)
 
 
 def policy_expected(devices: t.Any, policy: t.Any) -> list[dict[str, t.Any]]:
     """Inventory completeness findings."""
-    return _call('policy_expected', _policy.check_expected, devices, policy)
+    return call(AnsibleFilterError, 'coco.tdisp.policy_expected', _policy.check_expected, devices, policy)
 
 
 def policy_audit(devices: t.Any, policy: t.Any, verdicts: t.Any = None, manifests: t.Any = None, ledger: t.Any = None,
                  now: t.Any = None) -> dict[str, t.Any]:
     """Compliance findings per device, drift classified, exemptions applied."""
-    return _call('policy_audit', _policy.audit, devices, policy, verdicts, manifests, now, ledger)
+    return call(AnsibleFilterError, 'coco.tdisp.policy_audit', _policy.audit, devices, policy, verdicts, manifests, now, ledger)
 
 
 def policy_preflight(devices: t.Any, plan: t.Any, critical: t.Any = None) -> list[dict[str, t.Any]]:
     """Decisions that would lock the operator out."""
-    return _call('policy_preflight', _policy.preflight, devices, plan, critical)
+    return call(AnsibleFilterError, 'coco.tdisp.policy_preflight', _policy.preflight, devices, plan, critical)
 
 
 def select_devices(devices: t.Any, expression: t.Any) -> list[dict[str, t.Any]]:
     """The devices a JMESPath expression selects (the view and checks of a rule's match)."""
-    return _call('select_devices', _policy.select, devices, expression)
+    return call(AnsibleFilterError, 'coco.tdisp.select_devices', _policy.select, devices, expression)
 
 
 class FilterModule:

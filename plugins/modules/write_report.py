@@ -55,7 +55,7 @@ seealso:
 EXAMPLES = r"""
 - name: Write the audit report
   coco.tdisp.write_report:
-    path: "{{ playbook_dir }}/../build/reports/audit-{{ tdisp_policy.version }}.json"
+    path: "tdisp-reports/audit-{{ tdisp_policy.version }}.json"
     content: "{{ report | to_nice_json(indent=1) }}"
   run_once: true
 """

@@ -8,7 +8,7 @@ calls (through the ``coco.tdisp.acceptance_step`` filter) after each read of a h
 
 1. decides every device by policy (``_policy.plan``), first without verdicts to learn which
    reference manifest each device's rule requires, then with the verdicts of the devices whose
-   evidence can be read (``_verify``);
+   evidence can be read (``_policy.verify_host``, which the audit uses too);
 2. turns the decisions into the arguments of the next module calls: the devices to lock (so
    that their evidence can be read and verified), to accept with their verified generation
    pinned, to unlock, and the trust levels to set;
@@ -26,8 +26,7 @@ import typing as t
 from collections.abc import Mapping, Sequence
 
 from ansible_collections.coco.tdisp.plugins.plugin_utils import _policy
-from ansible_collections.coco.tdisp.plugins.plugin_utils._manifest import pick_manifest
-from ansible_collections.coco.tdisp.plugins.plugin_utils._verify import unverifiable, verify_evidence
+from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError
 
 LOCKED_STATES = ('locked', 'run')
 GUEST_SIDES = ('guest', 'both')
@@ -46,12 +45,8 @@ ACTIONS = (
 )
 
 
-class AcceptanceError(Exception):
-    """Input the planner cannot use; ``errors`` lists every problem, one line each."""
-
-    def __init__(self, errors: list[str]) -> None:
-        self.errors = list(errors)
-        super().__init__('; '.join(self.errors))
+class AcceptanceError(TdispError):
+    """Input the planner cannot use; ``problems`` lists every problem, one line each."""
 
 
 def _now(now: t.Any) -> datetime.datetime:
@@ -74,33 +69,6 @@ def _devices(info: t.Any) -> list[Mapping[str, t.Any]]:
     if not isinstance(info, list) or not all(isinstance(d, Mapping) and isinstance(d.get('bdf'), str) for d in info):
         raise AcceptanceError(['info: expected the result of coco.tdisp.tdisp_device_info (a dict with devices) or its devices list'])
     return info
-
-
-def _verdicts(devices: Sequence[Mapping[str, t.Any]], decisions: Sequence[Mapping[str, t.Any]], manifests: Mapping[str, t.Any],
-              now: datetime.datetime, nonce: t.Any) -> dict[str, dict[str, t.Any]]:
-    """Verify each device whose rule requires a manifest and whose evidence was read."""
-    by_bdf = {d['bdf']: d for d in devices}
-    out: dict[str, dict[str, t.Any]] = {}
-    loaded: dict[str, t.Any] = {}
-    for decision in decisions:
-        name = (decision.get('evidence') or {}).get('required')
-        device = by_bdf.get(decision['bdf'])
-        if not name or device is None:
-            continue
-        evidence = device.get('evidence')
-        if not isinstance(evidence, Mapping) or not isinstance(evidence.get('generation'), int):
-            continue  # not locked yet (or no evidence): the plan says lock_and_verify or why not
-        if name not in loaded:
-            loaded[name] = pick_manifest(manifests, name)
-        device_nonce = nonce.get(decision['bdf']) if isinstance(nonce, Mapping) else nonce
-        try:
-            verdict = verify_evidence(evidence, loaded[name], now, device_nonce)
-        except Exception as exc:  # pylint: disable=broad-exception-caught
-            # The verifier never raises on evidence; anything else is turned into a verdict that denies.
-            verdict = unverifiable(name, evidence.get('generation'), now, 'verification failed: %s' % exc)
-        verdict['bdf'] = decision['bdf']
-        out[decision['bdf']] = {name: verdict}
-    return out
 
 
 def _level_change(device: Mapping[str, t.Any], level: str) -> bool:
@@ -142,8 +110,7 @@ def step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now:
     try:
         # Validated once (the shadowing analysis is the costly part): a Policy passes through as is.
         checked = policy if isinstance(policy, _policy.Policy) else _policy.validate(policy, manifests)
-        first = _policy.plan(devices, checked, None, manifests, moment)
-        verdicts = _verdicts(devices, first['decisions'], manifests, moment, nonce)
+        verdicts = _policy.verify_host(devices, checked, manifests, moment, nonce)
         result = _policy.plan(devices, checked, verdicts, manifests, moment)
     except _policy.PolicyError as exc:
         raise AcceptanceError(exc.errors) from None

@@ -7,25 +7,16 @@ nothing in check mode, one-line errors)."""
 from __future__ import annotations
 
 import os
-from unittest import mock
 
 import pytest
 from ansible.errors import AnsibleActionFail
-from ansible.playbook.play_context import PlayContext
-from ansible.playbook.task import Task
 
 from ansible_collections.coco.tdisp.plugins.action.write_report import ActionModule
+from ansible_collections.coco.tdisp.tests.unit.plugins.action.action_runner import run_action
 
 
 def run(args, check=False, diff=False):
-    task = Task()
-    task.args = args
-    task.check_mode = check
-    task.diff = diff
-    connection = mock.MagicMock()
-    connection._shell.tmpdir = None
-    action = ActionModule(task, connection, PlayContext(), loader=None, templar=None, shared_loader_obj=None)
-    return action.run(task_vars={})
+    return run_action(ActionModule, args, check=check, diff=diff)
 
 
 def test_writes_creates_the_directory_and_is_idempotent(tmp_path):

@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from ansible_collections.coco.tdisp.plugins.module_utils._evidence.objects import parse_object
-from ansible_collections.coco.tdisp.plugins.plugin_utils._draft import DraftError, manifest_from_evidence
-from ansible_collections.coco.tdisp.plugins.plugin_utils._manifest import load_manifest, validate_manifest
-from ansible_collections.coco.tdisp.plugins.plugin_utils._verify import verify_evidence
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.draft import DraftError, manifest_from_evidence
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation import load_manifest, validate_manifest
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.verdict import verify_evidence
 from ansible_collections.coco.tdisp.tests.unit.plugins.plugin_utils import tdisp_evidence_factory as f
 
 TODAY = dt.date(2026, 9, 1)

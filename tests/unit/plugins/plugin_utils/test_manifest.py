@@ -12,7 +12,7 @@ import typing as t
 import pytest
 import yaml
 
-from ansible_collections.coco.tdisp.plugins.plugin_utils._manifest import (
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation import (
     ManifestError,
     load_manifest,
     manifests_errors,

@@ -257,7 +257,7 @@ def test_bad_ledger(ledger: t.Any, line: str) -> None:
 
 def test_the_ledger_as_the_info_module_returns_it_is_understood() -> None:
     """tdisp_device_info returns {devices, policy}; the policy version applies to every record."""
-    from ansible_collections.coco.tdisp.plugins.plugin_utils._policy import _ledger
+    from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.classify import _ledger
     errors: list = []
     got = _ledger({'devices': {'0000:41:00.0': {'trust_level': 'tcb', 'generation': 7}}, 'policy': {'version': '2026.11.1'}}, errors)
     assert errors == []

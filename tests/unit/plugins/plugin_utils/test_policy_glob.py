@@ -11,7 +11,7 @@ import itertools
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.coco.tdisp.plugins.plugin_utils import _policy_glob as globs
+from ansible_collections.coco.tdisp.plugins.plugin_utils._policy import glob as globs
 
 
 @pytest.mark.parametrize('pattern, value, expected', [

@@ -12,7 +12,8 @@ import typing as t
 import pytest
 import yaml
 
-from ansible_collections.coco.tdisp.plugins.plugin_utils import _manifest, _policy_match
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation import manifest_check as _manifest
+from ansible_collections.coco.tdisp.plugins.plugin_utils._policy import match as _policy_match
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy import PolicyError, plan, validate
 
 MANIFESTS = {'h100-96.00': {}, 'cx7-28.39': {}}

@@ -9,7 +9,7 @@ import datetime
 
 import pytest
 
-from ansible_collections.coco.tdisp.plugins.plugin_utils._report import ReportError, fleet_audit
+from ansible_collections.coco.tdisp.plugins.plugin_utils._reports import ReportError, fleet_audit
 
 NOW = datetime.datetime(2026, 11, 27, 12, 0, tzinfo=datetime.timezone.utc)
 

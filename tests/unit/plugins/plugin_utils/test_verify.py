@@ -16,14 +16,14 @@ import pytest
 from cryptography import x509
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from ansible_collections.coco.tdisp.plugins.plugin_utils._manifest import load_manifest
-from ansible_collections.coco.tdisp.plugins.plugin_utils._verify import (
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation import load_manifest
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.common import (
     VerifyError,
     measurement_signed_message,
     spdm_signing_prefix,
-    verify_evidence,
     worst,
 )
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.verdict import verify_evidence
 from ansible_collections.coco.tdisp.tests.unit.plugins.plugin_utils import tdisp_evidence_factory as f
 
 UTC = dt.timezone.utc

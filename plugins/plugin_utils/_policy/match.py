@@ -31,7 +31,8 @@ import typing as t
 
 from ansible_collections.coco.tdisp.plugins.module_utils._abi import device as _abi_device
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import is_bdf
-from ansible_collections.coco.tdisp.plugins.plugin_utils import _policy_glob as globs
+from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError
+from ansible_collections.coco.tdisp.plugins.plugin_utils._policy import glob as globs
 
 try:
     import jmespath
@@ -75,7 +76,7 @@ _GUEST_TSM_MODE = 'devsec'
 Constraints = t.Mapping[str, tuple[globs.Glob, ...]]
 
 
-class MatchError(Exception):
+class MatchError(TdispError):
     """A JMESPath expression failed while evaluating one device; ``str()`` is one line."""
 
 

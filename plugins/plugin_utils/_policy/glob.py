@@ -25,6 +25,8 @@ import collections
 import dataclasses
 import typing as t
 
+from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError
+
 # One step of a glob: a character predicate ("in chars", or "not in chars" when negated), or a
 # star. ``?`` is the step "not in {}".
 _STAR = None
@@ -43,7 +45,7 @@ _Token = t.Optional[_Step]
 _ANY = _Step(frozenset(), True)
 
 
-class GlobError(ValueError):
+class GlobError(TdispError, ValueError):
     """The pattern is not a valid glob; ``str()`` is one line saying why."""
 
 

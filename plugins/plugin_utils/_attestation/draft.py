@@ -18,18 +18,12 @@ import datetime as _dt
 import hashlib
 import re
 import typing as t
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from ansible_collections.coco.tdisp.plugins.plugin_utils._manifest import (
-    HASH_SIZES,
-    INTERFACE_BOOL_KEYS,
-    format_fingerprint,
-    validate_manifest,
-)
-from ansible_collections.coco.tdisp.plugins.plugin_utils._verify import (
-    hash_bytes,
-    require_cryptography,
-)
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.common import _mapping, hash_bytes, moment, require_cryptography
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest import HASH_SIZES, INTERFACE_BOOL_KEYS, format_fingerprint
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation.manifest_check import validate_manifest
+from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError
 
 try:
     from cryptography import x509
@@ -37,12 +31,8 @@ except ImportError:  # pragma: no cover - require_cryptography() reports it at u
     pass
 
 
-class DraftError(Exception):
+class DraftError(TdispError):
     """The evidence cannot be turned into a draft manifest (one line naming the object)."""
-
-
-def _mapping(value: t.Any) -> t.Optional[Mapping[str, t.Any]]:
-    return value if isinstance(value, Mapping) else None
 
 
 def _list(value: t.Any) -> t.Optional[Sequence[t.Any]]:
@@ -145,3 +135,17 @@ def manifest_from_evidence(evidence: t.Any, today: _dt.date, name: str = 'draft'
     if problems:
         raise DraftError('the drafted manifest is not valid (%s); the evidence is unusual: %s' % (len(problems), problems[0]))
     return draft
+
+
+def draft(evidence: t.Any, name: t.Any = 'draft', today: t.Any = None, leaf_subject: t.Any = None) -> dict[str, t.Any]:
+    """:func:`manifest_from_evidence` with the filter's arguments: ``today`` None (the controller's
+    date, UTC), a date, a datetime or ISO 8601 text; ``leaf_subject`` a regular expression or None."""
+    if isinstance(today, _dt.datetime):
+        day = today.date()
+    elif isinstance(today, _dt.date):
+        day = today
+    else:
+        day = moment(today, 'today').date()
+    if leaf_subject is not None and not isinstance(leaf_subject, str):
+        raise DraftError('expected a regular expression string, got %s' % type(leaf_subject).__name__, argument='leaf_subject')
+    return manifest_from_evidence(evidence, day, name=str(name), leaf_subject=leaf_subject)

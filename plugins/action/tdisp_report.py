@@ -1,0 +1,112 @@
+# Copyright: coco.tdisp contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Action plugin of coco.tdisp.tdisp_report: build a fleet report, write it, gate a rollout wave.
+
+Runs on the controller (no module runs). Every report shape is ``plugin_utils/_reports.py``;
+the per-host records are read from ``hostvars`` there (facts first, then variables), so that the
+playbooks work with ``INJECT_FACTS_AS_VARS=False``. Writing is ``plugin_utils/_files.py``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import typing as t
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_bytes
+from ansible.plugins.action import ActionBase
+from ansible.plugins.filter.core import to_nice_json, to_nice_yaml
+
+from ansible_collections.coco.tdisp.plugins.plugin_utils import _files, _reports
+from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError, ansible_message
+
+ARGUMENT_SPEC: dict[str, t.Any] = {
+    'kind': {'type': 'str', 'required': True, 'choices': list(_reports.KINDS) + ['draft']},
+    'dir': {'type': 'path'},
+    'path': {'type': 'path'},
+    'hosts': {'type': 'list', 'elements': 'str'},
+    'fact': {'type': 'str'},
+    'policy_version': {'type': 'str'},
+    'match': {'type': 'str'},
+    'level': {'type': 'raw'},
+    'gate': {'type': 'bool', 'default': False},
+    'gate_max_contraindicated': {'type': 'int', 'default': 0},
+    'gate_require_expected': {'type': 'bool', 'default': True},
+    'name': {'type': 'str'},
+    'manifest': {'type': 'dict'},
+    'prepare': {'type': 'bool', 'default': False},
+    'mode': {'type': 'str', 'default': '0644'},
+}
+
+
+class ActionModule(ActionBase):
+    """Build, write and (for a rollout wave) gate a report on the controller (see the module documentation)."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp: t.Any = None, task_vars: t.Optional[dict[str, t.Any]] = None) -> dict[str, t.Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        try:
+            result.update(self._report(args, task_vars))
+        except TdispError as err:
+            raise AnsibleActionFail(ansible_message('tdisp_report', err)) from None
+        return result
+
+    def _report(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        kind = args['kind']
+        mode = _files.parse_mode(args['mode'])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        check_mode = bool(self._task.check_mode)
+        if kind == 'draft':
+            return self._draft(args, mode)
+        hosts = args['hosts'] if args['hosts'] is not None else list(task_vars.get('ansible_play_hosts_all') or [])
+        found = _reports.records(task_vars.get('hostvars') or {}, hosts, args['fact'] or _reports.RECORD_FACTS[kind])
+        report = _reports.document(kind, hosts, found, check_mode, now, policy_version=args['policy_version'],
+                                   match=args['match'], level=args['level'])
+        if kind == 'audit' and report['hosts']['audited'] == 0:
+            raise _reports.ReportError('no host was audited (not audited: %s); check the inventory and tdisp_audit_hosts'
+                                       % ', '.join(report['hosts']['not_audited']))
+        name = _reports.file_name(kind, check_mode, now, args['policy_version'])
+        path = os.path.join(_files.report_dir(args['dir']), name)
+        written = _files.write(path, to_bytes(to_nice_json(report, indent=1)), mode)
+        out: dict[str, t.Any] = {'changed': False, 'path': written['path'], 'report': report, 'msg': self._summary(kind, report, path)}
+        if kind == 'rollout' and args['gate']:
+            batch = list(task_vars.get('ansible_play_batch') or [])
+            playing = set(task_vars.get('ansible_play_hosts') or [])
+            lost = sorted(h for h in hosts if h not in playing)
+            wave = _reports.records(task_vars.get('hostvars') or {}, batch, args['fact'] or _reports.RECORD_FACTS[kind])
+            reasons = _reports.gate(wave, lost, args['gate_max_contraindicated'], args['gate_require_expected'])
+            if reasons:
+                del out['report']  # the failure shows one line, not the whole report (it is in the file)
+                out.update(failed=True, msg='the wave of %d host(s) failed its gate; the rollout stops here: %s'
+                           % (len(batch), '; '.join(reasons)))
+            else:
+                out['msg'] = 'the wave of %d host(s) passed its gate; %s' % (len(batch), out['msg'])
+        return out
+
+    @staticmethod
+    def _summary(kind: str, report: dict[str, t.Any], path: str) -> str:
+        if kind == 'audit':
+            return ('%d/%d hosts compliant, %d devices accepted, findings by kind %s; not audited %s; report %s'
+                    % (report['hosts']['compliant'], report['hosts']['audited'], report['devices']['accepted'],
+                       report['findings']['by_kind'], report['hosts']['not_audited'], path))
+        return '%d host(s) reported, not reached %s; report %s' % (len(report['hosts']), report['not_reached'], path)
+
+    def _draft(self, args: dict[str, t.Any], mode: int) -> dict[str, t.Any]:
+        if not args['name']:
+            raise _reports.ReportError('name: the manifest name is required for a draft')
+        path = args['path'] or os.path.join(_files.report_dir(args['dir']), 'drafts', '%s.yml' % args['name'])
+        path = os.path.abspath(path)
+        if args['prepare']:
+            return {'changed': False, 'path': _files.prepare(path, bool(self._task.check_mode)), 'msg': 'the draft will be written to %s' % path}
+        if args['manifest'] is None:
+            raise _reports.ReportError('manifest: the drafted manifest is required (or prepare: true)')
+        content = to_nice_yaml({'reference_manifests': {args['name']: args['manifest']}}, indent=2, sort_keys=False)
+        written = _files.write(path, to_bytes(content), mode, bool(self._task.check_mode), bool(self._task.diff))
+        return dict(written, msg='draft %s written to %s for review' % (args['name'], written['path']))
