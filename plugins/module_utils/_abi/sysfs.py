@@ -25,8 +25,6 @@ from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispErr
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import (
     MODULE_TRUST, MODULES, PCI_DEVICES, PCI_DRIVERS, check_bdf, check_name, is_name,
 )
-# The controller's plugin_utils/_policy_match.py imports is_bdf from here; its home is names.
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import is_bdf  # noqa: F401 pylint: disable=unused-import
 
 MAX_READ = 65536
 

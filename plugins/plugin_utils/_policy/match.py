@@ -30,7 +30,7 @@ import re
 import typing as t
 
 from ansible_collections.coco.tdisp.plugins.module_utils._abi import device as _abi_device
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import is_bdf
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import ID_DIGITS, format_id, id_pattern, is_bdf
 from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy import glob as globs
 
@@ -59,14 +59,11 @@ VIEW_FIELDS = tuple(_abi_device.FIELDS) + ('evidence', 'tsm')
 STATE_FIELDS = ('lock_holder', 'accepted', 'connected', 'bound', 'tdisp_state', 'trust_level', 'trust_raw')
 
 # How sysfs prints the identity fields; a literal of another shape can never be equal.
+_EXAMPLES = {'vendor': 0x10de, 'device': 0x2330, 'subsystem_vendor': 0x10de, 'subsystem_device': 0x16c1, 'class': 0x030200}
 _SHAPES: dict[str, tuple[str, str]] = {
-    'vendor': (r'0x[0-9a-f]{4}', "'0x' and 4 lower-case hex digits, e.g. '0x10de'"),
-    'device': (r'0x[0-9a-f]{4}', "'0x' and 4 lower-case hex digits, e.g. '0x2330'"),
-    'subsystem_vendor': (r'0x[0-9a-f]{4}', "'0x' and 4 lower-case hex digits, e.g. '0x10de'"),
-    'subsystem_device': (r'0x[0-9a-f]{4}', "'0x' and 4 lower-case hex digits, e.g. '0x16c1'"),
-    'class': (r'0x[0-9a-f]{6}', "'0x' and 6 lower-case hex digits, e.g. '0x030200'"),
-    'tsm': (r'tsm[0-9]+', "'tsm' and a number, e.g. 'tsm1'"),
-}
+    attr: (id_pattern(attr), "'0x' and %d lower-case hex digits, e.g. %r" % (ID_DIGITS[attr], format_id(attr, example)))
+    for attr, example in _EXAMPLES.items()}
+_SHAPES['tsm'] = (r'tsm[0-9]+', "'tsm' and a number, e.g. 'tsm1'")
 _BDF_SHAPE = "domain:bus:device.function in lower-case hex, e.g. '0000:41:00.0'"  # the ABI layer's is_bdf decides
 _HEX_FIELDS = ('vendor', 'device', 'subsystem_vendor', 'subsystem_device', 'class', 'bdf')
 
