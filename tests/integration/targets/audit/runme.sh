@@ -23,7 +23,7 @@ audit() {
         || { cat "$dir.out"; fail "audit.yml failed"; }
     cat "$dir.out" >&2
     local files=("$dir"/audit-*.json)
-    [ "${#files[@]}" -eq 1 ] && [ -f "${files[0]}" ] || fail "expected one audit report in $dir: ${files[*]}"
+    if [ "${#files[@]}" -ne 1 ] || [ ! -f "${files[0]}" ]; then fail "expected one audit report in $dir: ${files[*]}"; fi
     echo "${files[0]}"
 }
 

@@ -77,5 +77,5 @@ for d in "$TDISP_SIM_RUN_DIR"/state/roll-*; do
     [ -d "$d" ] || fail "no state dir $d"
     [ -z "$(ls -A "$d")" ] || fail "check mode wrote into the ledger dir $d: $(ls -A "$d")"
 done
-[ "$(ls -d "$TDISP_SIM_RUN_DIR"/state/roll-* | wc -l)" -eq 4 ] || fail "expected 4 host state dirs"
+[ "$(find "$TDISP_SIM_RUN_DIR"/state -mindepth 1 -maxdepth 1 -name 'roll-*' | wc -l)" -eq 4 ] || fail "expected 4 host state dirs"
 echo "rollout_check: all checks passed"

@@ -45,6 +45,7 @@ play pin.yml -e step=accept -e pin="$(cat "$TDISP_SIM_RUN_DIR/pin.generation")" 
 
 echo "== production paths: /sys replaced by the simulated host in a private mount namespace"
 if unshare -m true 2>/dev/null; then
+    # shellcheck disable=SC2016  # $1 and $2 are the inner shell's arguments
     unshare -m --propagation private sh -c \
         'mount --bind "$1/cvm-1/sys" /sys && exec ansible-playbook -i "$2" --limit cvm-1 production.yml' \
         sh "$TDISP_SIM_MOUNT" "$INVENTORY"
