@@ -93,17 +93,19 @@ def _glance(v: Mapping[str, t.Any]) -> str:
     return '<section id="glance"><h2>The fleet at a glance</h2><div class="cards">%s</div></section>' % ''.join(cards)
 
 
+def _number(attribute: str, key: str, n: int) -> str:
+    return '<td class="num" %s="%s" data-value="%d">%d</td>' % (attribute, e(key), n, n)
+
+
 def _levels(v: Mapping[str, t.Any]) -> str:
     levels = sorted({clean(k) for h in v['hosts'] for k in h['levels']} | set(v['fleet_levels']))
     legend = ''.join('<span><i style="background:%s"></i>%s</span>' % (LEVEL_COLOURS.get(k, '#6e7781'), e(k)) for k in levels)
     rows = []
     for h in v['hosts']:
-        cells = ''.join('<td class="num" data-level="%s" data-value="%d">%d</td>' % (e(k), h['levels'].get(k, 0), h['levels'].get(k, 0))
-                        for k in levels)
+        cells = ''.join(_number('data-level', k, h['levels'].get(k, 0)) for k in levels)
         rows.append('<tr data-host="%s"><td class="mono wrap">%s</td><td>%s</td><td class="num">%d</td>%s<td>%s</td></tr>'
                     % (e(h['host']), e(h['host']), _status(h['status']), h['devices'], cells, _bar(h['levels'])))
-    fleet = ''.join('<td class="num" data-fleet-level="%s" data-value="%d">%d</td>' % (e(k), v['fleet_levels'].get(k, 0),
-                                                                                      v['fleet_levels'].get(k, 0)) for k in levels)
+    fleet = ''.join(_number('data-fleet-level', k, v['fleet_levels'].get(k, 0)) for k in levels)
     rows.append('<tr><th>fleet</th><th></th><th class="num">%d</th>%s<td>%s</td></tr>'
                 % (sum(h['devices'] for h in v['hosts']), fleet, _bar(v['fleet_levels'])))
     note = '' if any(h['levels'] for h in v['hosts']) else \
