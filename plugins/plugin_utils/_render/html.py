@@ -148,7 +148,7 @@ def _devices(v: Mapping[str, t.Any]) -> str:
     for d in order:
         ident = '%s:%s' % (clean(d['vendor']), clean(d['device'])) if d['vendor'] or d['device'] else ''
         rows.append('<tr data-device="%s" data-status="%s"><td class="mono wrap">%s</td><td class="mono">%s</td><td class="mono wrap">%s</td>'
-                    '<td class="mono wrap" data-rule="%s">%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class="reason">%s</td></tr>'
+                    '<td class="mono wrap" data-rule="%s">%s</td><td>%s</td><td class="wrap">%s</td><td>%s</td><td>%s</td><td class="reason">%s</td></tr>'
                     % (e('%s %s' % (clean(d['host']), clean(d['bdf']))), e(d['status']), e(d['host']), e(d['bdf']), e(ident),
                        e(d['rule']), e(d['rule']), _status(d['status']), e(d['kind']), e(d['trust']), e(d['verdict']), e(d['reason'])))
     flagged = sum(1 for d in v['devices'] if d['status'] in FAILING)
