@@ -34,7 +34,7 @@ units: env
 	./tools/ansible-test.sh units --venv --requirements --color no
 
 pytest: env
-	PYTHONPATH=build/collections $(PY) -m pytest -q -p no:cacheprovider simulator/tdisp_sim/tests tests/simulator tests/abi
+	PYTHONPATH=build/collections $(PY) -m pytest -q -p no:cacheprovider simulator/tdisp_sim/tests tests/simulator tests/abi tests/browser
 
 integration: env
 	$(PY) -m pytest -q -p no:cacheprovider tests/integration

@@ -5,12 +5,15 @@
 
 Runs on the controller (no module runs). Every report shape is ``plugin_utils/_reports.py``;
 the per-host records are read from ``hostvars`` there (facts first, then variables), so that the
-playbooks work with ``INJECT_FACTS_AS_VARS=False``. Writing is ``plugin_utils/_files.py``.
+playbooks work with ``INJECT_FACTS_AS_VARS=False``. Writing is ``plugin_utils/_files.py``; the JSON
+report carries ``provenance`` (``plugin_utils/_render/provenance.py``) and is also rendered in the
+``formats`` asked for (``plugin_utils/_render``: Markdown, JUnit XML, HTML) beside the JSON file.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import typing as t
 
@@ -19,7 +22,8 @@ from ansible.module_utils.common.text.converters import to_bytes
 from ansible.plugins.action import ActionBase
 from ansible.plugins.filter.core import to_nice_json, to_nice_yaml
 
-from ansible_collections.coco.tdisp.plugins.plugin_utils import _files, _reports
+from ansible_collections.coco.tdisp.plugins.plugin_utils import _files, _render, _reports
+from ansible_collections.coco.tdisp.plugins.plugin_utils._render import provenance
 from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError, ansible_message
 
 ARGUMENT_SPEC: dict[str, t.Any] = {
@@ -38,7 +42,31 @@ ARGUMENT_SPEC: dict[str, t.Any] = {
     'manifest': {'type': 'dict'},
     'prepare': {'type': 'bool', 'default': False},
     'mode': {'type': 'str', 'default': '0644'},
+    'formats': {'type': 'list', 'elements': 'str', 'default': ['json'], 'choices': list(_render.FORMATS)},
+    'policy': {'type': 'raw'},
+    'manifests': {'type': 'raw'},
 }
+
+
+def run_id() -> str:
+    """This ansible-playbook run: the controller process (the workers' parent) and its start time."""
+    parent = os.getppid()
+    try:
+        with open('/proc/%d/stat' % parent, encoding='ascii') as handle:
+            return '%d-%s' % (parent, handle.read().rsplit(')', 1)[1].split()[19])
+    except (OSError, IndexError):
+        return str(parent)
+
+
+def earlier_waves(path: str, run: str) -> list[dict[str, t.Any]]:
+    """The waves of this run in the report at ``path`` (rewritten after every wave); none from other runs."""
+    try:
+        with open(path, encoding='utf-8') as handle:
+            previous = json.load(handle)
+    except (OSError, ValueError):
+        return []
+    waves = previous.get('waves') if isinstance(previous, dict) else None
+    return [w for w in waves if isinstance(w, dict) and w.get('run') == run] if isinstance(waves, list) else []
 
 
 class ActionModule(ActionBase):
@@ -72,16 +100,29 @@ class ActionModule(ActionBase):
         if kind == 'audit' and report['hosts']['audited'] == 0:
             raise _reports.ReportError('no host was audited (not audited: %s); check the inventory and tdisp_audit_hosts'
                                        % ', '.join(report['hosts']['not_audited']))
+        policy, manifests = self._inputs(args, task_vars, found)
+        report['provenance'] = provenance.build(policy, manifests, check_mode, now)
+        reasons: list[str] = []
         name = _reports.file_name(kind, check_mode, now, args['policy_version'])
         path = os.path.join(_files.report_dir(args['dir']), name)
-        written = _files.write(path, to_bytes(to_nice_json(report, indent=1)), mode)
-        out: dict[str, t.Any] = {'changed': False, 'path': written['path'], 'report': report, 'msg': self._summary(kind, report, path)}
         if kind == 'rollout' and args['gate']:
             batch = list(task_vars.get('ansible_play_batch') or [])
             playing = set(task_vars.get('ansible_play_hosts') or [])
             lost = sorted(h for h in hosts if h not in playing)
             wave = _reports.records(task_vars.get('hostvars') or {}, batch, args['fact'] or _reports.RECORD_FACTS[kind])
             reasons = _reports.gate(wave, lost, args['gate_max_contraindicated'], args['gate_require_expected'])
+            run = run_id()
+            earlier = earlier_waves(path, run)
+            report['waves'] = earlier + [{'wave': len(earlier) + 1, 'hosts': batch, 'passed': not reasons, 'reasons': reasons, 'run': run}]
+        written = _files.write(path, to_bytes(to_nice_json(report, indent=1)), mode)
+        paths = {'json': written['path']}
+        for fmt in args['formats']:
+            if fmt != 'json':
+                paths[fmt] = _files.write(os.path.join(os.path.dirname(path), _render.file_name(name, fmt)),
+                                          to_bytes(_render.render(report, fmt)), mode)['path']
+        out: dict[str, t.Any] = {'changed': False, 'path': written['path'], 'paths': paths, 'report': report,
+                                 'msg': self._summary(kind, report, path)}
+        if kind == 'rollout' and args['gate']:
             if reasons:
                 del out['report']  # the failure shows one line, not the whole report (it is in the file)
                 out.update(failed=True, msg='the wave of %d host(s) failed its gate; the rollout stops here: %s'
@@ -89,6 +130,19 @@ class ActionModule(ActionBase):
             else:
                 out['msg'] = 'the wave of %d host(s) passed its gate; %s' % (len(batch), out['msg'])
         return out
+
+    @staticmethod
+    def _inputs(args: dict[str, t.Any], task_vars: dict[str, t.Any], found: list[dict[str, t.Any]]) -> tuple[t.Any, t.Any]:
+        """The policy and manifests the provenance digests: the arguments, else the first reported host's (templated) variables."""
+        source: t.Any = {}
+        if found:
+            try:
+                source = (task_vars.get('hostvars') or {})[found[0]['host']]
+            except (KeyError, TypeError):
+                source = {}
+        policy = args['policy'] if args['policy'] is not None else source.get('tdisp_policy')
+        manifests = args['manifests'] if args['manifests'] is not None else source.get('reference_manifests')
+        return policy, manifests
 
     @staticmethod
     def _summary(kind: str, report: dict[str, t.Any], path: str) -> str:

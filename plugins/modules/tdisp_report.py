@@ -20,6 +20,11 @@ description:
     were contraindicated, or (with O(gate_require_expected)) an expected device is missing.
   - With O(kind=draft) it writes a drafted reference manifest (O(name), O(manifest)) as YAML; O(prepare=true) only creates the
     directory and checks that the file can be written, so that a play can refuse before it touches a device.
+  - Every JSON report carries C(provenance) (collection version, policy version and digest, manifest digests, controller host,
+    user, time, check mode) and follows the published schema C(docs/report-schema.json). O(formats) also renders it as Markdown
+    (C(.md)), JUnit XML (C(.junit.xml)) and a self-contained HTML page (C(.html)) beside the JSON file; see C(docs/reports.md).
+  - With O(gate=true) the report lists the waves gated so far in this run (C(waves)), read back from the report it rewrites;
+    the waves of an earlier run are not kept.
   - An action plugin that runs in the controller process; no module runs on any host. Use it with C(run_once).
 author:
   - coco.tdisp developers (@coco-tdisp)
@@ -80,6 +85,20 @@ options:
     description: The file's permissions, an octal string.
     type: str
     default: '0644'
+  formats:
+    description: The formats to write; the JSON report is always written.
+    type: list
+    elements: str
+    choices: [json, markdown, junit, html]
+    default: [json]
+  policy:
+    description: The policy whose version and digest the provenance records; the default is C(tdisp_policy) of the first host
+      reported.
+    type: raw
+  manifests:
+    description: The reference manifests whose digests the provenance records; the default is C(reference_manifests) of the
+      first host reported.
+    type: raw
 attributes:
   check_mode:
     support: full
@@ -108,6 +127,7 @@ EXAMPLES = r"""
     kind: rollout
     policy_version: "{{ tdisp_policy.version }}"
     gate: true
+    formats: [json, markdown, junit, html]
   run_once: true
 
 - name: Write the fleet audit report
@@ -122,6 +142,11 @@ path:
   description: The absolute path of the report (or of the draft).
   returned: always
   type: str
+paths:
+  description: The file written for each format (not for O(kind=draft)).
+  returned: success
+  type: dict
+  sample: {json: /srv/tdisp/rollout-2026.11.1.json, html: /srv/tdisp/rollout-2026.11.1.html}
 report:
   description: The report as written (not for O(kind=draft)).
   returned: success

@@ -53,6 +53,15 @@ def _count(values: t.Iterable[t.Any]) -> dict[str, int]:
     return dict(sorted(Counter('none' if v is None else str(v) for v in values).items()))
 
 
+def _finding(f: Mapping[str, t.Any], by_bdf: Mapping[t.Any, Mapping[str, t.Any]]) -> dict[str, t.Any]:
+    """One finding of a host, with the device it is about, for the per-host detail of the reports."""
+    device = by_bdf.get(f.get('bdf')) or {}
+    return {'bdf': f.get('bdf'), 'kind': f.get('kind'), 'status': f.get('status'), 'rule': f.get('rule'), 'reason': f.get('reason'),
+            'exemption': f.get('exemption'), 'vendor': device.get('vendor'), 'device': device.get('device'),
+            'trust_level': device.get('trust_level'), 'tdisp_state': device.get('tdisp_state'),
+            'verdict': (f.get('evidence') or {}).get('verdict_status')}
+
+
 def fleet_audit(audits: t.Any, hosts: t.Optional[Sequence[str]] = None, now: t.Any = None) -> dict[str, t.Any]:
     """Aggregate per-host audits. ``audits``: a list of ``tdisp_audit`` facts, or a mapping of
     host name to hostvars (only hosts that carry ``tdisp_audit`` count as audited)."""
@@ -98,7 +107,9 @@ def fleet_audit(audits: t.Any, hosts: t.Optional[Sequence[str]] = None, now: t.A
                                  'compliant': f.get('status') in ('compliant', 'exempt')})
         per_host.append({'host': audit['host'], 'compliant': not host_drift, 'policy_version': audit.get('policy_version'),
                          'applied_policy_version': audit.get('applied_policy_version'), 'checked_at': audit.get('checked_at'),
-                         'devices': len(devices), 'drift': len(host_drift)})
+                         'devices': len(devices), 'drift': len(host_drift),
+                         'by_trust_level': _count(d.get('trust_level') for d in devices),
+                         'findings': [_finding(f, {d.get('bdf'): d for d in devices}) for f in findings]})
     compliant = sum(1 for h in per_host if h['compliant'])
     return {
         'format': FORMAT,
