@@ -289,6 +289,7 @@ from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispErr
 from ansible_collections.coco.tdisp.plugins.module_utils._evidence.constants import DEFAULT_MAX_OBJECT_SIZE, check_endpoint
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.evidence import client_factory
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.info import gather, parse_nonce
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.binding import add_acceptance
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.module import HostRun, run
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import RELIABILITY, TRUST_DEVICE_OPTIONS, argument_spec
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.plan_state import converge_state
@@ -345,6 +346,7 @@ def main() -> None:
             sysfs.invalidate()  # read afresh after the writes
             facts = gather(sysfs, evidence=evidence, evidence_factory=factory if evidence else None, all_devices=True)
             facts['ledger'] = ledger.as_dict()
+            add_acceptance(facts['devices'], ledger)
             result['facts'] = facts
         unverified = [d['bdf'] for d in p['devices'] if d.get('unverified') and d.get('state') == 'run']
         for dev in result['devices']:

@@ -263,7 +263,7 @@ from ansible_collections.coco.tdisp.plugins.module_utils._evidence.constants imp
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.evidence import client_factory
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.info import gather, parse_nonce
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.ledger import Ledger
-from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.binding import acceptance_view
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.binding import add_acceptance
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.module import HostRun, run
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import RELIABILITY, argument_spec
 
@@ -300,10 +300,7 @@ def main() -> None:
         if p['state_dir'] is not None:
             ledger = Ledger(p['state_dir'])
             result['ledger'] = ledger.as_dict()
-            for dev in result['devices']:
-                entry = ledger.entry(dev['bdf'])
-                dev['acceptance'] = acceptance_view(ledger.acceptance(dev['bdf']), entry.get('journal'), dev.get('tdisp_state'),
-                                                    (dev.get('evidence') or {}).get('generation'))
+            add_acceptance(result['devices'], ledger)
         result['changed'] = False
         return result
 
