@@ -48,7 +48,7 @@ options:
   state_dir:
     description:
       - The directory of the host-side ledger that M(coco.tdisp.tdisp_device) and M(coco.tdisp.device_trust) keep. When given,
-        the ledger is returned as RV(ledger) (read only; nothing is created).
+        the ledger is returned as RV(ledger) (read only; nothing is created), and each device's RV(devices[].acceptance).
     type: path
   vendor:
     description: Only devices with this PCI vendor id (V(0x10de) or V(10de)).
@@ -89,6 +89,7 @@ extends_documentation_fragment:
   - coco.tdisp._attributes.action_group
   - coco.tdisp._attributes.sysfs
   - coco.tdisp._attributes.evidence
+  - coco.tdisp._attributes.reliability
 notes:
   - Reads each attribute of each device once. One call handles all the devices of a host; never loop over devices.
   - A TSM without C(pci_mode) (mainline kernels) is reported as V(link) when some device shows host C(tsm/) attributes, else
@@ -123,6 +124,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+run_lock:
+  description: The run lock, when O(run.id) is given (never taken here), C(held=false), C(run_id), C(broken) and C(released).
+  returned: with O(state_dir) and O(run.id)
+  type: dict
+rehearsal:
+  description: O(rehearsal) was set; the facts are from a plain tree, not a kernel.
+  returned: with O(rehearsal=true)
+  type: bool
 ledger:
   description:
     - The host-side ledger, when O(state_dir) is given; empty (C(devices={}), C(policy=null)) when there is none yet.
@@ -159,6 +168,15 @@ devices:
       description: The PCI device name.
       type: str
       sample: '0000:41:00.0'
+    acceptance:
+      description:
+        - With O(state_dir), the device's acceptance record in the ledger, C(committed) (a committed record exists),
+          C(matches) (the device reads RUN and, with O(include_evidence=true), its live generation is the committed one; null
+          when no evidence was read; false for a device in RUN without a committed record, an unexplained state),
+          C(generation), C(identity), C(policy_version), C(unverified) and C(pending_step) (the step of an unfinished
+          transaction a killed run left, or null).
+      type: dict
+      returned: with O(state_dir)
     vendor:
       description: PCI vendor id as sysfs prints it; null when unreadable.
       type: str
@@ -263,9 +281,9 @@ from ansible_collections.coco.tdisp.plugins.module_utils._evidence.constants imp
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.evidence import client_factory
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.info import gather, parse_nonce
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.ledger import Ledger
-from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.module import run
-from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import argument_spec
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.binding import add_acceptance
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.module import HostRun, run
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import RELIABILITY, argument_spec
 
 
 def main() -> None:
@@ -281,12 +299,13 @@ def main() -> None:
             max_object_size=dict(type='int', default=DEFAULT_MAX_OBJECT_SIZE),
             all_devices=dict(type='bool', default=False),
             state_dir=dict(type='path'),  # no default here: the ledger is returned only when asked for
+            **RELIABILITY
         ),
         supports_check_mode=True,
     )
     p = module.params
 
-    def body() -> dict:
+    def body(host: HostRun) -> dict:
         evidence = None
         factory = None
         if p['include_evidence']:
@@ -294,14 +313,16 @@ def main() -> None:
                 raise TdispError('max_object_size must be 0 or more', attribute='max_object_size')
             factory = client_factory(check_endpoint(p['evidence_endpoint']))
             evidence = {'types': p['evidence_types'], 'nonce': parse_nonce(p['nonce']), 'max_object_size': p['max_object_size']}
-        result = gather(Sysfs(p['sysfs_root']), bdfs=p['bdfs'], vendor=p['vendor'], device=p['device'], tsm=p['tsm'],
+        result = gather(host.sysfs(), bdfs=p['bdfs'], vendor=p['vendor'], device=p['device'], tsm=p['tsm'],
                         evidence=evidence, evidence_factory=factory, all_devices=p['all_devices'])
         if p['state_dir'] is not None:
-            result['ledger'] = Ledger(p['state_dir']).as_dict()
+            ledger = Ledger(p['state_dir'])
+            result['ledger'] = ledger.as_dict()
+            add_acceptance(result['devices'], ledger)
         result['changed'] = False
         return result
 
-    run(module, body, diff=False)
+    run(module, HostRun(p, module.check_mode, read_only=True)(body), diff=False)
 
 
 if __name__ == '__main__':

@@ -33,6 +33,24 @@ grep -q -- '-.*tdisp_state: run' "$TDISP_SIM_RUN_DIR/disrupt.out"
 grep -q -- '+.*tdisp_state: unlocked' "$TDISP_SIM_RUN_DIR/disrupt.out"
 same "$(writes)" "$w1" "disrupt.yml in check mode wrote"
 
+echo "== a second run on the host fails at once, naming the holder; check mode too, and it writes nothing"
+lockfile="$TDISP_SIM_RUN_DIR/state/$HOST/run.lock"
+sleep 300 & holder=$!
+printf '{"pid": %d, "run_id": "r-other", "started": "2026-12-04T19:30:00Z", "policy_version": "v9", "expires": 1}\n' "$holder" > "$lockfile"
+w3=$(writes)
+for mode in "" "--check"; do
+    if out=$(play converge.yml -e expect_changed=false ${mode:+"$mode"} 2>&1); then
+        kill "$holder"; echo "FAIL: a run went ahead while another held the host" >&2; exit 1
+    fi
+    grep -q "another run holds this host: pid $holder (run r-other, started 2026-12-04T19:30:00Z, policy v9)" <<<"$out" \
+        || { kill "$holder"; echo "FAIL: the refusal does not name the holder: $out" >&2; exit 1; }
+done
+same "$(writes)" "$w3" "a refused run wrote"
+kill "$holder"; wait "$holder" 2>/dev/null || true
+echo "== the stale lock of a dead run is broken"
+play converge.yml -e expect_changed=false
+test ! -e "$lockfile" || { echo "FAIL: the run lock was not released" >&2; exit 1; }
+
 echo "== the generation pin refuses accept after the evidence changed"
 play pin.yml -e step=lock
 gen=$(cat "$TDISP_SIM_RUN_DIR/pin.generation")
