@@ -50,3 +50,10 @@ class Host(Topology, TdispMachine, DriverCore, Incidents, Modules):
 
     def log(self, bdf: Optional[str], event: str, **detail: Any) -> None:
         self.fleet.record(self.name, bdf, event, **detail)
+
+    def kernel_config(self) -> str:
+        """The running kernel's build config as /proc/config.gz holds it (the lines the collection
+        reads): Debian amd64 7.3 has CONFIG_PCI_TSM=y; cloud-amd64 has it unset (abi §5)."""
+        if self.kernel == "no_pci_tsm":
+            return "CONFIG_PCI=y\nCONFIG_PCI_DOE=y\n# CONFIG_PCI_TSM is not set\nCONFIG_TSM=y\n"
+        return "CONFIG_PCI=y\nCONFIG_PCI_DOE=y\nCONFIG_PCI_IDE=y\nCONFIG_PCI_TSM=y\nCONFIG_TSM=y\n"

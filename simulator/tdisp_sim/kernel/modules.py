@@ -102,7 +102,7 @@ class Modules(HostState):
         self.sample_modules.append(name)
         if name in SAMPLE_TSMS:
             tid = next(i for i in range(len(self.tsms) + 1) if i not in self.tsms)
-            self.tsms[tid] = Tsm(tid, SAMPLE_TSMS[name], faux=name)
+            self.tsms[tid] = Tsm(tid, SAMPLE_TSMS[name], faux=name, blobs=True)
             self.log(None, "tsm_register", tsm="tsm%d" % tid, module=name, uevent="change")
         else:
             self._sample_bus_scan()
@@ -163,13 +163,10 @@ class Modules(HostState):
     def sample_objects(self, d: Device) -> Optional[dict]:
         """samples/devsec devsec_init_evidence(): for a device whose TSM context is a sample TSM's,
         ``cert0`` is the ``certs`` blob, ``measurements`` the ``transcript`` blob, every other
-        object empty. None for any other device."""
-        for tid in (d.lock_tsm, d.connect_tsm):
-            if tid is not None and tid in self.tsms and self.tsms[tid].faux:
-                break
-        else:
-            dsm = self.devices.get(d.link_dsm) if d.link_dsm else None
-            if dsm is None or dsm.connect_tsm not in self.tsms or not self.tsms[dsm.connect_tsm].faux:
-                return None
+        object empty. None for any other device (and for a scenario's own faux TSMs, see docs)."""
+        dsm = self.devices.get(d.link_dsm) if d.link_dsm else None
+        tids = (d.lock_tsm, d.connect_tsm, dsm.connect_tsm if dsm is not None else None)
+        if not any(tid in self.tsms and self.tsms[tid].blobs for tid in tids if tid is not None):
+            return None
         return {"cert0": bytes(self.sample_evidence["certs"]),
                 "measurements": bytes(self.sample_evidence["transcript"])}

@@ -54,6 +54,9 @@ class Tsm:
     # When set, tsmN/device links to it and the sample's attributes exist (abi §1b).
     faux: Optional[str] = None
     streams: int = DEFAULT_STREAMS  # link TSM stream-id pool (samples/devsec NR_TSM_STREAMS)
+    # Registered by the samples/devsec module itself (kernel.modules): its devices' evidence is the
+    # sample's blobs. A scenario's own faux TSMs (devsec-sample) serve profile-built evidence.
+    blobs: bool = False
 
     @property
     def name(self) -> str:
