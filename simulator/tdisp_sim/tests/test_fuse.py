@@ -120,7 +120,20 @@ def unbind(root: Path, bdf: str = "0000:18:00.0", drv: str = "nvidia") -> None:
 # ---------------------------------------------------------------------------------------------
 
 def test_top_level_lists_hosts_and_sys(ro):
-    assert (os.listdir(ro.mount), os.listdir(os.path.join(ro.mount, "cvm-1"))) == (["cvm-1"], ["sys"])
+    assert (os.listdir(ro.mount), os.listdir(os.path.join(ro.mount, "cvm-1"))) == (["cvm-1"], ["sys", "proc"])
+
+
+def test_proc_config_gz_has_pci_tsm(ro):
+    import gzip
+    p = Path(ro.mount, "cvm-1", "proc", "config.gz")
+    assert (os.listdir(p.parent), "CONFIG_PCI_TSM=y" in gzip.decompress(p.read_bytes()).decode()) == (["config.gz"], True)
+
+
+def test_proc_config_gz_without_pci_tsm(mounted):
+    import gzip
+    m = mounted("mainline-7.3")
+    text = gzip.decompress(Path(m.mount, "cloud-cvm", "proc", "config.gz").read_bytes()).decode()
+    assert "# CONFIG_PCI_TSM is not set" in text and not os.path.exists(m.root("cloud-cvm") / "class/tsm")
 
 
 def test_attribute_st_size_4096(ro):
