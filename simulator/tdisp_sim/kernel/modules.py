@@ -63,9 +63,7 @@ class Modules(HostState):
         if name in SAMPLE_MODULES:
             self._sample_load(name)
             return
-        drv = self.drivers.get(name)
-        if drv is None or not drv.modular:
-            raise err(errno.ENOENT, "modprobe: module %s not found" % name)
+        drv = self._driver_module(name, "modprobe")
         if drv.loaded:
             return
         unknown = sorted(set(params) - {"trust"})
@@ -84,9 +82,7 @@ class Modules(HostState):
         if name in SAMPLE_MODULES:
             self._sample_unload(name)
             return
-        drv = self.drivers.get(name)
-        if drv is None or not drv.modular:
-            raise err(errno.ENOENT, "modprobe -r: module %s not found" % name)
+        drv = self._driver_module(name, "modprobe -r")
         if not drv.loaded:
             return
         for d in self.present_devices():
@@ -94,6 +90,12 @@ class Modules(HostState):
                 self.unbind_driver(d, "driver_unregister")
         drv.loaded = False
         self.log(None, "module_unload", module=name)
+
+    def _driver_module(self, name: str, how: str) -> Driver:
+        drv = self.drivers.get(name)
+        if drv is None or not drv.modular:
+            raise err(errno.ENOENT, "%s: module %s not found" % (how, name))
+        return drv
 
     # -- samples/devsec --------------------------------------------------------------------------
     def _sample_load(self, name: str) -> None:
@@ -149,12 +151,7 @@ class Modules(HostState):
         doms = {dom for dom, _, _ in SAMPLE_BRIDGES}
         gone = [d for d in self.devices.values() if d.bdf.split(":", 1)[0] in doms]
         for d in sorted(gone, key=lambda d: d.kind == "root_port"):
-            if d.connect_tsm is not None:
-                self._disconnect(d, "devsec_bus unload")
-            if d.lock_tsm is not None:
-                self._unlock(d, "devsec_bus unload")
-            if d.driver is not None:
-                self.unbind_driver(d, "pci_remove_root_bus")
+            self.take_down(d, "devsec_bus unload")
             del self.devices[d.bdf]
             self.log(d.bdf, "remove", reason="devsec_bus unload")
         for key in [k for k in self._root_ports if k[0] in doms]:
