@@ -59,6 +59,7 @@ WORLDS: dict[str, Callable[[], Sysfs]] = {
     "guest/trust_policy-untrusted": _untrusted,
     "guest/none": lambda: _guest(trust_abi="none"),
     "guest/mainline": lambda: _kernel("mainline"),
+    "mainline-host": lambda: Sysfs(scenario.load("mainline-7.3"), "mainline-host"),  # Linux 7.3 host side
     "guest/no-pci-tsm": lambda: _kernel("no_pci_tsm"),
     "guest/trigger": lambda: _guest(triggers=[{"host": "cvm", "bdf": GPU2, "on": "accept", "fault": "error"}]),
 }

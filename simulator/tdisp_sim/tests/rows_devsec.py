@@ -40,6 +40,8 @@ RELOAD_BUS = (MOD("-r", "devsec_bus"), MOD("devsec_bus"))
 AUTO = (OVERRIDE, MOD("devsec_pci", "trust=auto"))
 CONNECTED = (W(dpath(PF0, "tsm/connect"), "tsm0", must="ok"),)
 CERTS = "bus/faux/devices/devsec_link_tsm/certs"
+ML_PF0 = "0000:41:00.0"
+ML_CONNECT = (W(dpath(ML_PF0, "tsm/connect"), "tsm0", must="ok"),)
 TRANSCRIPT = "bus/faux/devices/devsec_link_tsm/transcript"
 
 ROWS = [
@@ -146,6 +148,13 @@ ROWS = [
     ("ml-no-tsm-dir-non-pf0", "guest/mainline", (), X(dpath(GPU2, "tsm")), False),
     ("ml-devsec-tsm-only-shows-nothing", "guest/mainline", (F("-", "tsm-remove", "tsm0"),), X(dpath(GPU, "tsm")), False),
     ("ml-devsec-tsm-registered", "guest/mainline", (F("-", "tsm-remove", "tsm0"),), LS("class/tsm"), ["tsm1"]),
+    ("ml-host-connect", "mainline-host", (), W(dpath(ML_PF0, "tsm/connect"), "tsm0"), "ok"),
+    ("ml-host-stream-link-under-bridge", "mainline-host", ML_CONNECT, LS("devices/pci0000:00", "stream0.0.0"), True),
+    ("ml-host-no-link-under-tsm", "mainline-host", ML_CONNECT, LS("class/tsm/tsm0"), ["uevent"]),
+    ("ml-host-dsm-of-fn1", "mainline-host", ML_CONNECT, R(dpath("0000:41:00.1", "tsm/dsm")), ML_PF0 + "\n"),
+    ("ml-host-tsm-dir-only-while-link-tsm", "mainline-host", (F("-", "tsm-remove", "tsm0"),), X(dpath(ML_PF0, "tsm")), False),
+    ("ml-host-no-guest-files", "mainline-host", (), LS(dpath(ML_PF0, "tsm")), ["connect", "disconnect", "dsm", "bound"]),
+    ("ml-host-no-trust-file", "mainline-host", (), X(dpath(ML_PF0, "trust_policy")), False),
     # no CONFIG_PCI_TSM: no tsm class, no tsm/ group
     ("nt-no-tsm-class", "guest/no-pci-tsm", (), X("class/tsm"), False),
     ("nt-no-tsm-group", "guest/no-pci-tsm", (), X(dpath(GPU, "tsm")), False),
