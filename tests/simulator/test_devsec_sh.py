@@ -9,7 +9,10 @@ import os
 import subprocess
 import sys
 
-from tdisp_sim.tests.test_fuse import TDISP_SIM, mounted, sim  # noqa: F401 - mounted is a fixture
+from tdisp_sim.tests import test_fuse
+from tdisp_sim.tests.test_fuse import TDISP_SIM, sim
+
+mounted = test_fuse.mounted  # the fixture
 
 
 # tools/testing/devsec/devsec.sh (intel-staging/tdx @ f7ab81ec), step by step: modprobe is

@@ -62,7 +62,7 @@ def _policy(word: str) -> When:
 
 _UNBIND = 'set unbind_driver: true or unbind it first'
 REPROBE = ('remove and rescan it with autoprobe off (echo 0 > /sys/bus/pci/drivers_autoprobe; echo 1 > '
-            '/sys/bus/pci/devices/<BDF>/remove; echo 1 > /sys/bus/pci/rescan), set the level, then bind its driver')
+           '/sys/bus/pci/devices/<BDF>/remove; echo 1 > /sys/bus/pci/rescan), set the level, then bind its driver')
 _REREAD = 're-read the state with tdisp_device_info'
 
 # The kernel refused tcb on a device that reads accepted: the interface left RUN (device_trust reports a reset).

@@ -18,8 +18,7 @@ import typing as t
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.device import Reader
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import (CLASS_TSM, TSM_PCI_MODE, check_bdf, check_tsm,
-                                                                             format_id)
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import CLASS_TSM, TSM_PCI_MODE, check_bdf, check_tsm, format_id
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import PathEscape, Sysfs
 from ansible_collections.coco.tdisp.plugins.module_utils._evidence.constants import CERT_SLOTS, TYPE_NAMES, TYPE_NUMBERS
 
