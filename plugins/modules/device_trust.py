@@ -12,13 +12,17 @@ description:
   - Sets each listed device's trust level, named in the collection's words (V(blocked), V(adversary), V(normal), V(tcb))
     or as a number 0 to 3, through the trust interface this kernel has, probed per device.
     A per-device C(trust) file (the integer written as is), a per-device C(trust_policy) file (C(disabled), C(adversary),
-    C(full); V(tcb) is C(full) on a device in TDISP RUN), or the C(trust) parameter of the driver's module (C(none),
-    C(adversary), C(auto), C(tcb)).
+    C(full)), or the C(trust) parameter of the driver's module (C(none), C(adversary), C(auto), C(tcb)).
   - "Enforces the seed thread's rules before it writes. V(tcb) needs the device in TDISP RUN (accept it first with
     M(coco.tdisp.tdisp_device)). A level below V(tcb) on a device in RUN is refused unless O(allow_disruptive=true), in which
     case the plan is [unbind] -> unlock -> set the level -> [rebind]."
-  - "C(trust_policy) is writable only while no driver is bound (EBUSY). The module unbinds with O(unbind_driver=true) and
-    rebinds afterwards (O(rebind_driver)), except after V(blocked), which the kernel refuses to bind."
+  - "C(trust_policy) (design B, ABI file of September 2026) is writable only before a driver has matched the device: once
+    probed it returns EBUSY, also after unbind, so the module refuses a change on a bound device with the kernel's only way
+    out (remove and rescan with C(/sys/bus/pci/drivers_autoprobe) off). Write it before any driver can match the device
+    (its driver not loaded yet, autoprobe off, or C(driver_override) pointing elsewhere). The file reads the requested
+    policy, not the active level; C(full) reads as V(normal). Design B has no TCB level and keeps trust independent of TDISP
+    RUN: V(tcb) is refused there, and RUN is reported as C(tdisp_state). A bind with C(disabled) fails EPERM; a policy the
+    bus cannot honour fails the bind with EINVAL."
   - "C(module_param): the parameter belongs to the driver's module and is shared by every device of that driver. A task
     that asks different levels for devices of one module is refused. The value takes effect at the next bind, so the module
     rebinds the task's bound devices when O(unbind_driver=true), and otherwise reports C(pending_rebind=true). Devices of that

@@ -260,6 +260,36 @@ devices:
         objects:
           report: {digest: 'sha384:9f86d0...', length: 76, data: 'AQAAAAAA...'}
         errors: []
+kernel:
+  description:
+    - What this kernel offers, from feature probes only (never its version).
+    - C(note) is one line when something limits what the collection can do here, and is also given as a warning. It says
+      that the kernel has no PCI TSM support (C(CONFIG_PCI_TSM) unset in its config), that no TSM is registered, or that
+      the kernel exposes only the host side of PCI TSM, as mainline does, with no guest lock or accept.
+  returned: always
+  type: dict
+  contains:
+    pci_tsm:
+      description: C(CONFIG_PCI_TSM) is set, from C(/proc/config.gz) or C(/boot/config-<release>) beside the sysfs root;
+        null when neither is readable.
+      type: bool
+      sample: true
+    config:
+      description: The kernel config file read, or null.
+      type: str
+      sample: /proc/config.gz
+    pci_mode:
+      description: Some TSM has a C(pci_mode) file (out-of-tree kernels; mainline has none).
+      type: bool
+      sample: true
+    guest_flow:
+      description: The guest files (C(tsm/lock), C(tsm/accept)) exist on some device, or a TSM says V(devsec).
+      type: bool
+      sample: true
+    note:
+      description: The one-line limitation, or null.
+      type: str
+      sample: null
 missing:
   description: Names given in O(bdfs) that are not PCI devices on this host.
   returned: always

@@ -403,7 +403,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("host", metavar="HOST")
     sp.add_argument("bdf", metavar="BDF")
     sp.add_argument("fault", metavar="FAULT", help="error, generation [N], rebind [DRIVER], remove, add, tsm-remove TSMID, "
-                    "tsm-restore TSMID, garbage ATTR [HEX|clear], write-errno ATTR ERRNO [COUNT|all]|clear, evidence KIND [VALUE|clear]")
+                    "tsm-restore TSMID, garbage ATTR [HEX|clear], write-errno ATTR ERRNO [COUNT|all]|clear, evidence KIND [VALUE|clear], modprobe MODULE [PARAM=VALUE...], modprobe -r MODULE")
     sp.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS")
     sp.set_defaults(fn=cmd_fault)
 

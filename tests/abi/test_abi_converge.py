@@ -165,29 +165,40 @@ def test_flavour_trust_int(flav):
 
 
 def test_flavour_trust_policy(flav):
+    """Design B: the GPU was never probed (nvidia not loaded), so its policy is writable; once a
+    driver has matched it, it is not (EBUSY also after unbind); there is no tcb level."""
     host = 'flav-policy'
+    h = flav.host(host)
     r = flav.trust(host, [{'bdf': GPU, 'level': 'adversary'}])
-    assert r['failed'] and 'driver nvidia is bound (trust_policy returns EBUSY' in r['msg']
-    r = flav.trust(host, [{'bdf': GPU, 'level': 'adversary'}], unbind_driver=True)
-    assert acts(r['devices'][0]) == [('unbind', 'nvidia', None, True), ('write', 'trust_policy', 'adversary', True),
-                                     ('bind', 'nvidia', None, True)]
-    assert flav.dev(host, GPU).trust_policy == 'adversary'
-    # tcb = full + RUN
-    flav.state(host, [{'bdf': GPU, 'state': 'run', 'unverified': True}], unbind_driver=True)
-    r = flav.trust(host, [{'bdf': GPU, 'level': 'tcb'}], unbind_driver=True)
     assert not r.get('failed'), r.get('msg')
-    assert ('write', 'trust_policy', 'full', True) in acts(r['devices'][0])
-    assert r['devices'][0]['after']['trust_level'] == 'tcb'
-    assert not flav.trust(host, [{'bdf': GPU, 'level': 'tcb'}], unbind_driver=True)['changed']
-    # blocked: disabled, and no rebind (the kernel refuses it); the ledger keeps the driver
-    r = flav.trust(host, [{'bdf': GPU, 'level': 'blocked'}], unbind_driver=True, allow_disruptive=True)
-    assert not r.get('failed'), r.get('msg')
-    assert r['devices'][0]['actions'][-1]['skipped'] and flav.dev(host, GPU).driver is None
-    assert flav.ledger(host).entry(GPU)['unbound_driver'] == 'nvidia'
-    # raising it again rebinds the owed driver
+    assert acts(r['devices'][0]) == [('write', 'trust_policy', 'adversary', True)]
+    assert r['devices'][0]['after']['trust_level'] == 'adversary'
+    assert not flav.trust(host, [{'bdf': GPU, 'level': 'adversary'}])['changed']
+    # tcb does not exist in design B: refused, nothing written, RUN is reported on its own
+    mark = flav.seq()
+    r = flav.trust(host, [{'bdf': GPU, 'level': 'tcb'}])
+    assert r['failed'] and 'has no tcb level' in r['msg'] and 'tdisp_device state: run' in r['msg']
+    assert flav.writes(host, mark) == []
+    # full reads as normal, in RUN too (trust is independent of TDISP RUN)
+    flav.state(host, [{'bdf': GPU, 'state': 'run', 'unverified': True}])
     r = flav.trust(host, [{'bdf': GPU, 'level': 'normal'}])
-    assert acts(r['devices'][0]) == [('write', 'trust_policy', 'full', True), ('bind', 'nvidia', None, True)]
-    assert flav.dev(host, GPU).driver == 'nvidia'
+    assert not r.get('failed'), r.get('msg')
+    assert r['devices'][0]['after']['trust_level'] == 'normal' and r['devices'][0]['after']['tdisp_state'] == 'run'
+    # the driver arrives: it binds with the policy written before; from now on it is read-only
+    h.modprobe('nvidia')
+    d = h.devices[GPU]
+    assert (d.driver, d.active_trust) == ('nvidia', 'full')
+    mark = flav.seq()
+    r = flav.trust(host, [{'bdf': GPU, 'level': 'adversary'}], unbind_driver=True)
+    assert r['failed'] and 'has been probed (driver nvidia is bound)' in r['msg'] and 'drivers_autoprobe' in r['msg']
+    assert flav.writes(host, mark) == [] and d.driver == 'nvidia'
+    # virtio-pci is built in and was probed at boot
+    r = flav.trust(host, [{'bdf': VIRTIO, 'level': 'adversary'}])
+    assert r['failed'] and 'virtio-pci is bound' in r['msg']
+    # a device whose policy is disabled: the kernel refuses every bind (EPERM at bind)
+    h.unbind_driver(d, 'test')
+    r = flav.trust(host, [{'bdf': GPU, 'level': 'blocked'}])
+    assert r['failed'] and "EBUSY" in r['msg']
 
 
 def test_flavour_module_param(flav):

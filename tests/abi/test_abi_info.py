@@ -88,3 +88,39 @@ def test_fault_garbage(cvm, attr, data, field, reason):
     if attr.startswith('tsm/'):
         r = cvm.state(CVM, [{'bdf': GPU, 'state': 'run', 'unverified': True}])
         assert r['failed'] and 'TDISP state unknown' in r['msg']
+
+
+# -- feature probes: the kernel profile in one line (kernel-abi.md "What a tool must do") ------------------------
+
+def test_oot_kernel_no_note(cvm):
+    r = cvm.info(CVM)
+    assert r['kernel'] == {'pci_tsm': True, 'config': '/proc/config.gz', 'pci_mode': True, 'guest_flow': True, 'note': None}
+    assert 'warnings' not in r
+
+
+def test_mainline_host_side_only(sim):
+    s = sim('mainline-7.3')
+    r = s.info('mainline-host')
+    assert r['tsms'] == [{'name': 'tsm0', 'mode': 'link', 'unknown': {}}]  # no pci_mode: tsm/connect makes it a link TSM
+    assert r['kernel']['note'] == 'this kernel exposes only the host side of PCI TSM (mainline): no guest lock/accept'
+    assert r['warnings'] == [r['kernel']['note']] and r['kernel']['guest_flow'] is False
+    pf0 = next(d for d in r['devices'] if d['bdf'] == '0000:41:00.0')
+    assert (pf0['tsm_side'], pf0['lock_holder'], pf0['connected']) == ('host', None, None)
+
+
+def test_mainline_devsec_tsm_shows_nothing(sim):
+    r = sim('mainline-7.3').info('mainline-devsec')
+    assert r['devices'] == [] and r['tsms'][0]['mode'] == 'unknown'
+    assert r['kernel']['note'] == 'this kernel exposes only the host side of PCI TSM (mainline): no guest lock/accept'
+
+
+def test_no_pci_tsm_support(sim):
+    r = sim('mainline-7.3').info('cloud-cvm')
+    assert r['tsms'] == [] and r['kernel']['pci_tsm'] is False
+    assert r['kernel']['note'] == ('this kernel has no PCI TSM support (CONFIG_PCI_TSM is not set in /proc/config.gz): '
+                                   'no TSM can register here')
+
+
+def test_no_tsm_registered_is_not_no_support(sim):
+    r = sim('mixed-fleet').info('mixed-031')
+    assert r['kernel']['note'] == 'no TSM registered (the kernel has PCI TSM support)'

@@ -671,3 +671,15 @@ def test_provider_served_evidence_parses_with_the_collection_parsers(provider_en
     assert measurements["firmware_version"] == "1.0.0" and measurements["firmware_svn"] == 3
     assert report["interface_info"]["no_fw_update"] is True and len(report["mmio_ranges"]) == 2
     assert len(chain["certificates"]) == 3
+
+
+@pytest.mark.parametrize("code", [errno.EINVAL, errno.EOPNOTSUPP, errno.ENODEV, errno.EAGAIN, errno.EINTR, errno.ENOMEM])
+def test_every_read_errno_of_the_kernel_table_has_its_own_remedy(code):
+    """kernel-abi.md §8, the errors of `read`: each one reaches the operator with a remedy of its own."""
+    c = EvidenceClient("unix:/nonexistent")
+    try:
+        e = c._refusal(code, None, "0000:18:00.0", "evidence read")
+    finally:
+        c.close()
+    assert "report it with the kernel version" not in e.remedy or code == errno.EINVAL, e.remedy
+    assert "(%s)" % errno.errorcode[code] in str(e)

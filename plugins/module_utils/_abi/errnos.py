@@ -53,7 +53,16 @@ def _in_run(value: str, facts: Facts) -> bool:
     return facts.get('tdisp_state') == 'run'
 
 
+def _policy(word: str) -> When:
+    """A bind on a trust_policy (design B) device whose requested policy is ``word`` (any: '*')."""
+    def when(value: str, facts: Facts) -> bool:
+        return facts.get('trust_abi') == 'trust_policy' and (word == '*' or facts.get('trust_raw') == word)
+    return when
+
+
 _UNBIND = 'set unbind_driver: true or unbind it first'
+REPROBE = ('remove and rescan it with autoprobe off (echo 0 > /sys/bus/pci/drivers_autoprobe; echo 1 > '
+           '/sys/bus/pci/devices/<BDF>/remove; echo 1 > /sys/bus/pci/rescan), set the level, then bind its driver')
 _REREAD = 're-read the state with tdisp_device_info'
 
 # The kernel refused tcb on a device that reads accepted: the interface left RUN (device_trust reports a reset).
@@ -61,6 +70,11 @@ LEFT_RUN = Row('trust', _e.EINVAL, _tcb_accepted, 'the kernel refused level 3 al
                're-run lock -> verify -> accept (allow_disruptive: true to unlock first)')
 
 TABLE: t.Tuple[Row, ...] = (
+    # design B device_trust_prepare() at bind (before the generic EPERM row)
+    Row(BIND, _e.EPERM, _policy('disabled'), 'trust_policy is disabled: the kernel refuses every driver bind',
+        'ask a level above blocked (trust_policy can be changed only before the device is probed)'),
+    Row(BIND, _e.EINVAL, _policy('*'), "the bus cannot honour the device's trust_policy (it resolves another level)",
+        'ask level adversary (devices behind an external-facing port get no more), or leave the policy at default'),
     Row('*', _e.EACCES, None, 'permission denied writing {value!r}', 'run the task as root (become: true)'),
     Row('*', _e.EPERM, None, 'permission denied writing {value!r}', 'run the task as root (become: true)'),
     Row('*', _e.EROFS, None, 'sysfs is read-only here', 'run the module inside the confidential VM with a writable /sys'),
@@ -88,7 +102,8 @@ TABLE: t.Tuple[Row, ...] = (
     Row('trust', _e.EINVAL, _tcb, 'level 3 (tcb) needs TDISP RUN', 'accept the device first (coco.tdisp.tdisp_device state: run)'),
     Row('trust', _e.EINVAL, _in_run, 'a level below tcb is refused while the device is in RUN', 'set allow_disruptive: true to unlock it first'),
     Row('trust', _e.EINVAL, None, 'the kernel rejected trust level {value!r}', 'use a level 0..3'),
-    Row('trust_policy', _e.EBUSY, None, 'driver {driver} is bound (trust_policy is writable only before a driver can probe)', _UNBIND),
+    Row('trust_policy', _e.EBUSY, None, 'the device has been probed: trust_policy can be written only before a driver matches it, '
+        'and stays read-only after unbind', REPROBE),
     Row('trust_policy', _e.EINVAL, None, 'the kernel rejected the policy word {value!r}', 'this kernel speaks another trust_policy dialect; report it'),
     Row('module_param', _e.EINVAL, None, 'the module rejected trust={value}', 'check the module accepts none|adversary|auto|tcb'),
     # driver bind / unbind

@@ -14,8 +14,14 @@ level      name        trust    trust_policy    module trust=
 0          blocked     0        disabled        none
 1          adversary   1        adversary       adversary
 2          normal      2        full            auto
-3          tcb         3        full+accepted   tcb
+3          tcb         3        (none)          tcb
 =========  ==========  =======  ==============  ===========
+
+``trust_policy`` is design B (Documentation/ABI/testing/sysfs-devices-trust, September 2026):
+the file reads the *requested* policy (``default`` means the bus resolves it at bind); it is
+writable only before a driver has matched the device (EBUSY afterwards, also after unbind); it
+has no TCB level, and ``full`` says nothing about private memory or TDISP RUN, so ``full``
+always reads as ``normal`` and ``tcb`` is refused there (RUN is reported as ``tdisp_state``).
 """
 
 from __future__ import annotations
@@ -35,23 +41,26 @@ class Abi(t.NamedTuple):
     name: str
     file: str                               # device scope: below the device directory; module scope: below module/<name>/
     per_module: bool                        # one value per driver module (shared by its devices), not per device
-    write: t.Tuple[str, str, str, str]      # level index -> value written
+    write: t.Tuple[t.Optional[str], ...]    # level index -> value written (None: the ABI has no such level)
     read: t.Mapping[str, t.Optional[str]]   # value read -> level; None: tcb in RUN, else normal
     unset: t.Mapping[str, str]              # values that mean "no explicit level" -> why
     unknown_word: t.Optional[str]           # why, for a value not in read (None: "unexpected value")
     needs_unbound: bool                     # writing it returns EBUSY while a driver is bound
     applies_at_bind: bool                   # the value takes effect at the next bind; blocked makes the kernel refuse the bind
     reset_raw: t.Optional[str]              # what the kernel writes into it when the device leaves RUN (None: nothing)
+    before_probe: bool = False              # writable only before a driver has matched the device (EBUSY after, also after unbind)
+    no_level: str = ''                      # why a level without a value (write None) does not exist on this ABI
 
 
 TABLE: t.Tuple[Abi, ...] = (
     Abi('trust', 'trust', False, ('0', '1', '2', '3'),
         {'0': 'blocked', '1': 'adversary', '2': 'normal', '3': 'tcb'}, {}, None,
         needs_unbound=False, applies_at_bind=False, reset_raw='0'),
-    Abi('trust_policy', 'trust_policy', False, ('disabled', 'adversary', 'full', 'full'),
-        {'disabled': 'blocked', 'adversary': 'adversary', 'full': None},
-        {'default': 'trust_policy default: the kernel build default applies, no explicit level'}, None,
-        needs_unbound=True, applies_at_bind=True, reset_raw=None),
+    Abi('trust_policy', 'trust_policy', False, ('disabled', 'adversary', 'full', None),
+        {'disabled': 'blocked', 'adversary': 'adversary', 'full': 'normal'},
+        {'default': 'trust_policy default: the bus resolves the level at bind (no explicit policy)'}, None,
+        needs_unbound=True, applies_at_bind=True, reset_raw=None, before_probe=True,
+        no_level='trust_policy (design B) has no tcb level: trust is independent of TDISP RUN and full says nothing about private memory'),
     Abi('module_param', MODULE_TRUST, True, ('none', 'adversary', 'auto', 'tcb'),
         {'none': 'blocked', 'adversary': 'adversary', 'auto': 'normal', 'tcb': 'tcb'},
         {'(null)': 'module trust= unset: the module default applies', '': 'module trust= unset: the module default applies'},
@@ -95,7 +104,13 @@ def value_for(abi: str, level: str) -> str:
     if found is None:
         raise TdispError('no trust ABI on this kernel (no trust or trust_policy file, no module trust= parameter)',
                          attribute='trust', remedy='the trust level cannot be changed here; leave level unset for this host')
-    return found.write[index(level)]
+    value = found.write[index(level)]
+    if value is None:
+        raise TdispError(found.no_level, attribute=found.file, remedy=NO_LEVEL_REMEDY)
+    return value
+
+
+NO_LEVEL_REMEDY = 'ask level normal and keep the device accepted with coco.tdisp.tdisp_device state: run (tracked as tdisp_state)'
 
 
 def level_from_raw(abi: str, raw: t.Optional[str], tdisp_state: t.Optional[str]) -> t.Tuple[t.Optional[str], t.Optional[str]]:
@@ -119,6 +134,9 @@ def level_from_raw(abi: str, raw: t.Optional[str], tdisp_state: t.Optional[str])
 
 def reads_as(abi: str, level: str, tdisp_state: t.Optional[str]) -> str:
     """The level a device will read after ``level`` was written, given its TDISP state."""
+    found = row(abi)
+    if found is not None and found.write[index(level)] is None:
+        return level
     got = level_from_raw(abi, value_for(abi, level), tdisp_state)[0]
     return got or level
 
@@ -129,4 +147,6 @@ def reset_explained(abi: str, recorded: str, current: t.Optional[str]) -> bool:
     if found is None or current == recorded:
         return False
     raw = found.reset_raw if found.reset_raw is not None else found.write[index(recorded)]
+    if raw is None:
+        return False
     return level_from_raw(abi, raw, 'unlocked')[0] == current

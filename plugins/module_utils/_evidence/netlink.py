@@ -42,6 +42,7 @@ _REMEDIES = {
     _errno.EBUSY: 'another evidence dump is still running on this socket: retry',
     _errno.ENOENT: NO_FAMILY_REMEDY,
     _errno.ENOMEM: 'the kernel is out of memory: retry later',
+    _errno.EINTR: 'the read was interrupted: retry the task',
 }
 
 

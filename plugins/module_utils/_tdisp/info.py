@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
+import os
 import typing as t
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.device import Reader
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import check_bdf, check_tsm, format_id
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import CLASS_TSM, TSM_PCI_MODE, check_bdf, check_tsm, format_id
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import PathEscape, Sysfs
 from ansible_collections.coco.tdisp.plugins.module_utils._evidence.constants import CERT_SLOTS, TYPE_NAMES, TYPE_NUMBERS
 
@@ -99,7 +101,49 @@ def gather(sysfs: Sysfs, bdfs: t.Optional[t.Sequence[str]] = None, vendor: t.Opt
     tsms = [{'name': x['name'], 'mode': x['mode'], 'unknown': x['unknown']} for x in reader.tsms(devices)]
     if evidence is not None:
         _add_evidence(devices, evidence, evidence_factory)
-    return {'tsms': tsms, 'devices': devices, 'missing': missing, 'ignored': ignored}
+    kernel = kernel_facts(sysfs, tsms, devices)
+    out = {'tsms': tsms, 'devices': devices, 'missing': missing, 'ignored': ignored, 'kernel': kernel}
+    if kernel['note']:
+        out['warnings'] = [kernel['note']]
+    return out
+
+
+def kernel_config(sysfs: Sysfs) -> t.Tuple[t.Optional[str], t.Optional[bool]]:
+    """(file read, whether CONFIG_PCI_TSM is set) from the running kernel's config: ``/proc/config.gz``,
+    else ``/boot/config-$(uname -r)``, both beside the sysfs root (``/sys`` -> ``/``). (None, None)
+    when neither is readable: sysfs alone cannot tell a kernel without PCI TSM from one without a TSM."""
+    base = os.path.dirname(sysfs.root).rstrip('/') if sysfs.root else ''
+    for path, packed in ((base + '/proc/config.gz', True), ('%s/boot/config-%s' % (base, os.uname().release), False)):
+        try:
+            data = sysfs.io.read(path)
+            text = (gzip.decompress(data) if packed else data).decode('utf-8', 'replace')
+        except (OSError, EOFError, ValueError, AttributeError):
+            continue
+        for line in text.splitlines():
+            if line.startswith('CONFIG_PCI_TSM='):
+                return path, line.split('=', 1)[1].strip() in ('y', 'm')
+        return path, False  # "# CONFIG_PCI_TSM is not set", or a kernel that predates the option
+    return None, None
+
+
+def kernel_facts(sysfs: Sysfs, tsms: t.List[t.Dict[str, t.Any]], devices: t.List[t.Dict[str, t.Any]]) -> t.Dict[str, t.Any]:
+    """What this kernel offers, from feature probes only (never the kernel version): CONFIG_PCI_TSM,
+    whether the guest files exist (``tsm/lock``; OOT kernels only), whether TSMs say ``pci_mode``.
+    ``note`` is the one line an operator needs, or None."""
+    config, pci_tsm = kernel_config(sysfs)
+    has_pci_mode = False
+    for x in tsms:
+        tdir = sysfs.resolve_dir('%s/%s' % (CLASS_TSM, x['name']))
+        has_pci_mode = has_pci_mode or (tdir is not None and sysfs.read(tdir + '/' + TSM_PCI_MODE)[1] != 'missing')
+    guest = any(f.get('tsm_side') in ('guest', 'both') for f in devices) or any(x['mode'] == 'devsec' for x in tsms)
+    note = None
+    if pci_tsm is False:
+        note = 'this kernel has no PCI TSM support (CONFIG_PCI_TSM is not set in %s): no TSM can register here' % config
+    elif not tsms:
+        note = 'no TSM registered%s' % (' (the kernel has PCI TSM support)' if pci_tsm else '')
+    elif not has_pci_mode and not guest:
+        note = 'this kernel exposes only the host side of PCI TSM (mainline): no guest lock/accept'
+    return {'pci_tsm': pci_tsm, 'config': config, 'pci_mode': has_pci_mode, 'guest_flow': guest, 'note': note}
 
 
 def _add_evidence(devices: t.List[t.Dict[str, t.Any]], opts: t.Mapping[str, t.Any],

@@ -70,6 +70,11 @@ class TrustPlanner(Planner):
             engine.ledger.update(bdf, trust_level=cur, trust_abi=abi)
             return None
 
+        if row.write[_trust.index(level)] is None:
+            raise refuse(bdf, row.file, row.no_level, _trust.NO_LEVEL_REMEDY)
+        if row.before_probe and cur != level and f['driver'] is not None:
+            raise refuse(bdf, row.file, 'the device has been probed (driver %s is bound): %s can be written only before a driver '
+                         'matches it, and stays read-only after unbind' % (f['driver'], row.file), _errnos.REPROBE)
         module = None
         if row.per_module:
             if dev.module is None:
@@ -89,7 +94,9 @@ class TrustPlanner(Planner):
         elif same:
             return None
 
-        below_tcb = _trust.index(level) < _trust.index(_trust.TCB)
+        # Below tcb in RUN means private memory stays mapped, on an ABI that has a tcb level; design B
+        # has none and keeps trust independent of RUN.
+        below_tcb = _trust.index(level) < _trust.index(_trust.TCB) and row.write[_trust.index(_trust.TCB)] is not None
         seq: t.List[Action] = []
         if level == _trust.TCB and state != 'run' and not same:
             raise refuse(bdf, abi, 'tcb needs TDISP RUN (device is %s)' % state,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 from typing import Any, Optional
 
-from ..kernel import Fleet, Host
+from ..kernel import Fleet, Host, module_params
 from ..views.sysfs_nodes import File, dev_path
 from ..views.sysfs_tree import SysfsView
 from .evidence import clear_fault, set_fault
@@ -31,6 +31,7 @@ FAULTS: dict[str, tuple[bool, str]] = {
     "garbage": (False, "garbage ATTR [HEX|clear]"),
     "write-errno": (False, "write-errno ATTR ERRNO [COUNT|all] | write-errno ATTR clear"),
     "evidence": (False, "evidence KIND [VALUE|clear]"),
+    "modprobe": (False, "modprobe MODULE [PARAM=VALUE...] | modprobe -r MODULE"),
 }
 
 
@@ -176,6 +177,13 @@ def _run(fleet: Fleet, h: Host, bdf: Optional[str], fault: str, args: list, resu
         result["path"] = canon
     elif fault == "evidence":
         _evidence_fault(h, bdf, args)
+    elif fault == "modprobe":
+        if not args or args[0] == "-r" and len(args) != 2:
+            raise FaultError("usage: %s" % FAULTS[fault][1])
+        if args[0] == "-r":
+            h.modprobe_remove(args[1])
+        else:
+            h.modprobe(args[0], module_params(args[1:]))
 
 
 def _evidence_fault(h: Host, bdf: Optional[str], args: list) -> None:

@@ -12,15 +12,16 @@ Every state change and every failed write is logged with a timestamp (``Fleet.re
 Behaviour the sources do not pin down is marked "[I]" and listed in docs/simulator.md.
 
 Modules: ``parse`` (the kernel's parsers, PCI names), ``state`` (constants, records, the
-evidence fault table), ``topology``, ``tdisp``, ``drivers``, ``incidents`` (the parts of a
-host), ``host``, ``fleet``.
+evidence fault table), ``topology``, ``tdisp``, ``drivers``, ``incidents``, ``modules`` (the
+parts of a host), ``host``, ``fleet``.
 """
 
 from .fleet import Fleet
 from .host import Host
 from .parse import (bdf_parts, c_string, err, host_bridge_of, kstrtobool, kstrtouint, sscanf_tsm,
                     sysfs_streq, valid_bdf)
-from .state import (DEFAULT_STREAMS, DEVICE_DEFAULT_TRUST, ERROR, EVIDENCE_FAULTS, EVIDENCE_MAX_SIZE,
+from .modules import SAMPLE_MODULES, module_params
+from .state import (DEFAULT_STREAMS, DEVICE_DEFAULT_TRUST, KERNEL_PROFILES, ERROR, EVIDENCE_FAULTS, EVIDENCE_MAX_SIZE,
                     EVIDENCE_TYPES, LOCKED, MODULE_TRUST_ORDER, MODULE_TRUST_WORDS, PAGE_SIZE,
                     ROOT_PORT_DRIVER, ROOT_PORT_IDS, RUN, TDISP_STATES, TRUST_ABIS, TRUST_POLICY_WORDS,
                     UNLOCKED, Device, Driver, EvidenceFaults, Tsm)
@@ -29,7 +30,7 @@ __all__ = [
     "Fleet", "Host", "Device", "Driver", "Tsm", "EvidenceFaults",
     "bdf_parts", "c_string", "err", "host_bridge_of", "kstrtobool", "kstrtouint", "sscanf_tsm",
     "sysfs_streq", "valid_bdf",
-    "DEFAULT_STREAMS", "DEVICE_DEFAULT_TRUST", "ERROR", "EVIDENCE_FAULTS", "EVIDENCE_MAX_SIZE",
+    "DEFAULT_STREAMS", "DEVICE_DEFAULT_TRUST", "KERNEL_PROFILES", "SAMPLE_MODULES", "module_params", "ERROR", "EVIDENCE_FAULTS", "EVIDENCE_MAX_SIZE",
     "EVIDENCE_TYPES", "LOCKED", "MODULE_TRUST_ORDER", "MODULE_TRUST_WORDS", "PAGE_SIZE",
     "ROOT_PORT_DRIVER", "ROOT_PORT_IDS", "RUN", "TDISP_STATES", "TRUST_ABIS", "TRUST_POLICY_WORDS",
     "UNLOCKED",

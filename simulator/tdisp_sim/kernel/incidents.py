@@ -54,16 +54,21 @@ class Incidents(HostState):
                 out.insert(0, v)
         return out
 
+    def take_down(self, f: Device, why: str) -> None:
+        """What pci_stop_and_remove_bus_device() does to a function first: its TSM contexts go and
+        its driver is unbound."""
+        if f.connect_tsm is not None:
+            self._disconnect(f, why)
+        if f.lock_tsm is not None:
+            self._unlock(f, why)
+        if f.driver is not None:
+            self.unbind_driver(f, why)
+
     def fault_remove(self, d: Device) -> None:
         if d.kind != "endpoint":
             raise err(errno.EINVAL, "%s is a %s" % (d.bdf, d.kind))
         for f in self._functions_of_removal(d):
-            if f.connect_tsm is not None:
-                self._disconnect(f, "hot-remove")
-            if f.lock_tsm is not None:
-                self._unlock(f, "hot-remove")
-            if f.driver is not None:
-                self.unbind_driver(f, "hot-remove")
+            self.take_down(f, "hot-remove")
             f.link_dsm = None
             f.bound_tsm = None
             f.present = False

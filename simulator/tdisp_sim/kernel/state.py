@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .parse import host_bridge_of
+
 # TDISP interface states (PCIe r7.0 §11; abi §3). The kernel exposes none of them directly.
 UNLOCKED = "CONFIG_UNLOCKED"
 LOCKED = "CONFIG_LOCKED"
@@ -17,6 +19,10 @@ ERROR = "ERROR"
 TDISP_STATES = (UNLOCKED, LOCKED, RUN, ERROR)
 
 TRUST_ABIS = ("trust", "trust_policy", "module_param", "none")
+# Kernel profiles: "oot" (devsec-phase2 and the OOT series: pci_mode, guest tsm/ attributes) and
+# "mainline" (v7.3-rc7, abi "Two profiles": host side only, no pci_mode, a devsec TSM shows
+# nothing). "no_pci_tsm": a kernel built without CONFIG_PCI_TSM (no tsm class, no tsm/ group).
+KERNEL_PROFILES = ("oot", "mainline", "no_pci_tsm")
 TRUST_POLICY_WORDS = ("default", "disabled", "adversary", "full")
 # Module trust= words (design A, abi §1c): unknown strings parse to UNSET ("no policy").
 MODULE_TRUST_WORDS = ("none", "adversary", "auto", "tcb")
@@ -48,6 +54,9 @@ class Tsm:
     # When set, tsmN/device links to it and the sample's attributes exist (abi §1b).
     faux: Optional[str] = None
     streams: int = DEFAULT_STREAMS  # link TSM stream-id pool (samples/devsec NR_TSM_STREAMS)
+    # Registered by the samples/devsec module itself (kernel.modules): its devices' evidence is the
+    # sample's blobs. A scenario's own faux TSMs (devsec-sample) serve profile-built evidence.
+    blobs: bool = False
 
     @property
     def name(self) -> str:
@@ -63,6 +72,9 @@ class Driver:
     trust_param: Optional[str] = None
     # The driver's id table matches only through driver_override (samples/devsec devsec_pci).
     override_only: bool = False
+    # The module is loaded (modprobe) and the driver registered; an unloaded driver matches and
+    # binds nothing and has no bus/pci/drivers/<name> or /sys/module/<name> directory.
+    loaded: bool = True
 
 
 @dataclass(slots=True)
@@ -85,6 +97,7 @@ class Device:
     pki: Optional[str] = None      # evidence PKI variant name (simulator evidence)
     present: bool = True
     kind: str = "endpoint"         # endpoint | root_port
+    bridge: Optional[str] = None   # host bridge directory (None: pciDDDD:00, the root bus is 00)
     rp: Optional[str] = None       # the root port this device sits behind (None: root bus)
     doe: bool = True               # has a CMA DOE mailbox: a link TSM's probe succeeds
     # guest side (devsec TSM)
@@ -100,7 +113,10 @@ class Device:
     stream: Optional[tuple] = None      # (host-bridge slot, root-port slot, endpoint slot, tsm stream id)
     # trust
     trust: int = 0                      # trust ABI "trust"
-    trust_policy: str = "default"       # trust ABI "trust_policy"
+    trust_policy: str = "default"       # trust ABI "trust_policy": the requested policy
+    active_trust: str = "disabled"      # design B active level (no sysfs readback), set at bind
+    can_match: bool = False             # a driver has matched (dev_can_match): policy read-only
+    untrusted: bool = False             # behind an external-facing port (pci_dev::untrusted)
     effective_module_trust: str = DEVICE_DEFAULT_TRUST  # trust ABI "module_param", set at bind
     # evidence
     generation: int = 1
@@ -115,6 +131,11 @@ class Device:
         return self.connect_tsm is not None or self.link_dsm is not None
 
     @property
+    def host_bridge(self) -> str:
+        """The host bridge directory the device sits under (pciDDDD:BB of its root bus)."""
+        return self.bridge or host_bridge_of(self.bdf)
+
+    @property
     def function(self) -> int:
         return int(self.bdf[-1])
 
@@ -125,6 +146,7 @@ class HostState:
 
     name: str
     trust_abi: str
+    kernel: str
     accept_repeat: str
     modules_autoprobe: Optional[bool]
     secure_streams: int
@@ -134,6 +156,7 @@ class HostState:
     garbage: dict
     write_faults: dict
     sample_evidence: dict
+    sample_modules: list
     _root_ports: dict
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import errno
 
-from .parse import err, host_bridge_of, kstrtobool, sscanf_tsm, sysfs_streq
+from .parse import err, kstrtobool, sscanf_tsm, sysfs_streq
 from .state import ERROR, EVIDENCE_MAX_SIZE, LOCKED, RUN, UNLOCKED, Device, Tsm, HostState
 
 
@@ -140,7 +140,7 @@ class TdispMachine(HostState):
         free_ids = [i for i in range(tsm.streams) if i not in used_ids]
         if not free_ids:
             raise err(errno.EBUSY, "connect: %s has no free stream id" % tsm.name)
-        bridge = host_bridge_of(d.bdf)
+        bridge = d.host_bridge
         in_bridge = self.streams_in_use(bridge)
         if len(in_bridge) >= self.secure_streams:
             raise err(errno.ENOMEM, "connect: no IDE stream left at %s" % bridge)

@@ -8,7 +8,7 @@ import errno
 import itertools
 from typing import Optional
 
-from .parse import bdf_parts, c_string, err, host_bridge_of
+from .parse import bdf_parts, c_string, err
 from .state import ROOT_PORT_DRIVER, ROOT_PORT_IDS, Device, Driver, HostState
 
 
@@ -77,8 +77,9 @@ class Topology(HostState):
         return d if d is not None and d.present else None
 
     def guest_attrs_visible(self, d: Device) -> bool:
-        """abi §1c: visible when >= 1 devsec TSM is registered and the device has DEVCAP_TEE."""
-        return d.tee and self.tsm_registered("devsec")
+        """abi §1c: visible when >= 1 devsec TSM is registered and the device has DEVCAP_TEE. Not
+        in mainline (v7.3-rc7: a registered devsec TSM shows nothing, abi "Two profiles")."""
+        return self.kernel == "oot" and d.tee and self.tsm_registered("devsec")
 
     def _dsm_of(self, d: Device) -> Optional[Device]:
         if d.connect_tsm is not None:
@@ -90,7 +91,7 @@ class Topology(HostState):
     def link_group_visible(self, d: Device) -> bool:
         """Mainline pci_tsm_link_group_visible(): a link TSM is registered and the device is PF0
         or a managed sub-function (it has a link context)."""
-        if d.kind != "endpoint" or not self.tsm_registered("link"):
+        if d.kind != "endpoint" or self.kernel == "no_pci_tsm" or not self.tsm_registered("link"):
             return False
         return self.is_pf0(d) or d.link_context
 
@@ -141,7 +142,7 @@ class Topology(HostState):
         return False
 
     def streams_in_use(self, bridge: str) -> list[Device]:
-        return [d for d in self.devices.values() if d.stream is not None and host_bridge_of(d.bdf) == bridge]
+        return [d for d in self.devices.values() if d.stream is not None and d.host_bridge == bridge]
 
     def available_streams(self, bridge: str) -> int:
         return self.secure_streams - len(self.streams_in_use(bridge))

@@ -85,7 +85,10 @@ def build(data: dict, log_capacity: int = 200000) -> k.Fleet:
     if not isinstance(evidence, dict):
         raise ctx.fail("evidence", "must be a mapping (profiles, pki, ...)")
     mod_ap = data.get("modules_autoprobe")
+    mods = _list(ctx, "devsec_modules", data.get("devsec_modules") or [])
     top = {
+        "kernel": _choice(ctx, "kernel", data.get("kernel", "oot"), k.KERNEL_PROFILES),
+        "devsec_modules": [_choice(ctx, "devsec_modules[%d]" % i, m, k.SAMPLE_MODULES) for i, m in enumerate(mods)],
         "trust_abi": _choice(ctx, "trust_abi", data.get("trust_abi", "trust"), k.TRUST_ABIS),
         "accept_repeat": _choice(ctx, "accept_repeat", data.get("accept_repeat", "idempotent"), ("idempotent", "v2")),
         "modules_autoprobe": None if mod_ap is None else _bool(ctx, "modules_autoprobe", mod_ap),

@@ -9,15 +9,16 @@ from typing import Any, Iterable, Optional
 from .. import kernel as k
 
 
-TOP_KEYS = {"name", "description", "trust_abi", "accept_repeat", "modules_autoprobe", "secure_streams", "hosts",
+TOP_KEYS = {"name", "description", "kernel", "devsec_modules", "trust_abi", "accept_repeat", "modules_autoprobe", "secure_streams", "hosts",
             "groups", "tsms", "drivers", "templates", "devices", "overrides", "triggers", "evidence"}
 DEVICE_KEYS = {"template", "bdf", "bdfs", "vendor", "device", "class", "subsystem_vendor", "subsystem_device",
                "revision", "tee", "pf0", "doe", "sriov", "preferred_driver", "driver", "driver_override", "state",
-               "lock_tsm", "accepted", "trust", "trust_policy", "module_trust", "profile", "pki", "generation"}
+               "lock_tsm", "accepted", "trust", "trust_policy", "module_trust", "profile", "pki", "generation",
+               "untrusted"}
 SRIOV_KEYS = {"count", "first_vf", "stride", "vf_device", "tee", "driver", "profile", "pki"}
 TSM_KEYS = {"id", "mode", "faux", "streams"}
-DRIVER_KEYS = {"name", "modular", "override_only", "trust"}
-OVERRIDE_KEYS = {"hosts", "index", "trust_abi", "accept_repeat", "modules_autoprobe", "secure_streams", "tsms",
+DRIVER_KEYS = {"name", "modular", "override_only", "trust", "loaded"}
+OVERRIDE_KEYS = {"hosts", "index", "kernel", "trust_abi", "accept_repeat", "modules_autoprobe", "secure_streams", "tsms",
                  "drivers", "remove_devices", "devices", "add_devices"}
 TRIGGER_KEYS = {"host", "bdf", "on", "fault", "args", "times"}
 STATES = {"unlocked": k.UNLOCKED, "locked": k.LOCKED, "run": k.RUN, "error": k.ERROR}

@@ -132,6 +132,7 @@ def _drivers(ctx: _Ctx, where: str, spec: Any) -> dict[str, dict]:
             raise ctx.fail(w + ".trust", "must be a string (none, adversary, auto, tcb, or any text)")
         out[name] = {"name": name, "modular": _bool(ctx, w + ".modular", d.get("modular", True)),
                      "override_only": _bool(ctx, w + ".override_only", d.get("override_only", False)),
+                     "loaded": _bool(ctx, w + ".loaded", d.get("loaded", True)),
                      "trust": trust}
     return out
 
@@ -185,6 +186,8 @@ class _HostBuild:
         self.name = name
         self.index = index
         self.trust_abi = top["trust_abi"]
+        self.kernel = top["kernel"]
+        self.devsec_modules = top["devsec_modules"]
         self.accept_repeat = top["accept_repeat"]
         self.modules_autoprobe = top["modules_autoprobe"]
         self.secure_streams = top["secure_streams"]
@@ -204,6 +207,8 @@ class _HostBuild:
 
 def _apply_override(ctx: _Ctx, where: str, ov: dict, hb: _HostBuild, templates: dict) -> None:
     hb.own()
+    if "kernel" in ov:
+        hb.kernel = _choice(ctx, where + ".kernel", ov["kernel"], k.KERNEL_PROFILES)
     if "trust_abi" in ov:
         hb.trust_abi = _choice(ctx, where + ".trust_abi", ov["trust_abi"], k.TRUST_ABIS)
     if "accept_repeat" in ov:
@@ -269,6 +274,7 @@ def _device_objects(ctx: _Ctx, hb: _HostBuild, evidence: dict) -> list[tuple[str
             revision=_hex(ctx, w + ".revision", f.get("revision", "0x00"), _HEX_REV, "'0xa1'"),
             tee=_bool(ctx, w + ".tee", f.get("tee", False)),
             doe=_bool(ctx, w + ".doe", f.get("doe", True)),
+            untrusted=_bool(ctx, w + ".untrusted", f.get("untrusted", False)),
         )
         dev.pf0 = _bool(ctx, w + ".pf0", f.get("pf0", dev.function == 0 and dev.tee))
         for key in ("profile", "pki"):
@@ -308,12 +314,16 @@ def _device_objects(ctx: _Ctx, hb: _HostBuild, evidence: dict) -> list[tuple[str
 
 def _build_host(ctx: _Ctx, fleet: k.Fleet, hb: _HostBuild, evidence: dict) -> k.Host:
     h = fleet.add_host(hb.name, trust_abi=hb.trust_abi, accept_repeat=hb.accept_repeat,
-                       modules_autoprobe=hb.modules_autoprobe, secure_streams=hb.secure_streams)
+                       modules_autoprobe=hb.modules_autoprobe, secure_streams=hb.secure_streams,
+                       kernel=hb.kernel)
     for t in hb.tsms:
         h.tsms[t["id"]] = k.Tsm(t["id"], t["mode"], faux=t["faux"], streams=t["streams"])
     for d in hb.drivers.values():
         h.drivers[d["name"]] = k.Driver(d["name"], modular=d["modular"], trust_param=d["trust"],
-                                        override_only=d["override_only"])
+                                        override_only=d["override_only"], loaded=d["loaded"])
+    # samples/devsec modules loaded at boot, in this order (kernel.modules makes their TSMs and devices)
+    for m in hb.devsec_modules:
+        h.modprobe(m)
     devsec = sorted(t.id for t in h.tsms.values() if t.mode == "devsec")
     objs = _device_objects(ctx, hb, evidence)
     # Root-bus devices first, so that the root ports made for the others never take their names.

@@ -16,18 +16,31 @@ from typing import Any, Callable, Optional
 from tdisp_sim import scenario
 from tdisp_sim.faults import apply_fault
 
-from .simtest import GPU2, GUEST, SAMPLE_HOST, Sysfs, dpath, guest_scenario
+from .simtest import GPU2, GUEST, PF0, SAMPLE_HOST, Sysfs, dpath, guest_scenario
 
 
 # -- worlds ---------------------------------------------------------------------------------------
 
 def _sample(**edit: Any) -> Sysfs:
-    data = scenario.read("devsec-fresh")
+    """devsec-fresh with one model field changed (the sample's devices are made by the model)."""
+    s = Sysfs(scenario.load("devsec-fresh"), SAMPLE_HOST)
     if "doe" in edit:
-        data["devices"][0]["doe"] = edit["doe"]
+        s.host.devices[PF0].doe = edit["doe"]
     if "streams" in edit:
-        data["tsms"][0]["streams"] = edit["streams"]
-    return Sysfs(scenario.build(data), SAMPLE_HOST)
+        s.host.tsms[0].streams = edit["streams"]
+    return s
+
+
+def _untrusted() -> Sysfs:
+    """trust_policy ABI; the unbound TEE GPU sits behind an external-facing port (untrusted)."""
+    data = guest_scenario(trust_abi="trust_policy")
+    data["devices"][1]["untrusted"] = True
+    return Sysfs(scenario.build(data), GUEST)
+
+
+def _kernel(kernel: str) -> Sysfs:
+    """The guest CVM on another kernel profile (mainline v7.3, or no CONFIG_PCI_TSM)."""
+    return Sysfs(scenario.build(guest_scenario(kernel=kernel)), GUEST)
 
 
 def _guest(**top: Any) -> Sysfs:
@@ -43,7 +56,11 @@ WORLDS: dict[str, Callable[[], Sysfs]] = {
     "guest/autoprobe": lambda: _guest(modules_autoprobe=True),
     "guest/module_param": lambda: _guest(trust_abi="module_param"),
     "guest/trust_policy": lambda: _guest(trust_abi="trust_policy"),
+    "guest/trust_policy-untrusted": _untrusted,
     "guest/none": lambda: _guest(trust_abi="none"),
+    "guest/mainline": lambda: _kernel("mainline"),
+    "mainline-host": lambda: Sysfs(scenario.load("mainline-7.3"), "mainline-host"),  # Linux 7.3 host side
+    "guest/no-pci-tsm": lambda: _kernel("no_pci_tsm"),
     "guest/trigger": lambda: _guest(triggers=[{"host": "cvm", "bdf": GPU2, "on": "accept", "fault": "error"}]),
 }
 

@@ -88,7 +88,8 @@ ROWS = [
     ("1c-module-trust-tcb-binds-locked", "guest/module_param", ACCEPT() + (W(MODULE_TRUST, "tcb"),), BIND2, "ok"),
     ("1c-module-trust-tcb-effective", "guest/module_param", ACCEPT() + (W(MODULE_TRUST, "tcb"), BIND2),
      DEV(GPU2, "effective_module_trust"), "tcb"),
-    ("1c-module-trust-auto-unlocked-tee", "guest/module_param", (), BIND2, "EBUSY"),
+    # AUTO does not block the bind (device_trust_bind() refuses only at NONE or below)
+    ("1c-module-trust-auto-binds-unlocked-tee", "guest/module_param", (), BIND2, "ok"),
     ("1c-module-trust-unknown-word-unset", "guest/module_param",
      LOCK() + (W(MODULE_TRUST, "none"), BIND2, W(MODULE_TRUST, "bogus")), BIND2, "ENODEV"),
     ("1c-module-trust-absent-other-abis", "guest", (), X(MODULE_TRUST), False),
@@ -103,7 +104,7 @@ ROWS = [
 ] + [
     ("1c-trust-policy-unknown-word", "guest/trust_policy", (), W(POLICY2, "tcb"), "EINVAL"),
     ("1c-trust-policy-bound", "guest/trust_policy", (), W(dpath(GPU, "trust_policy"), "full"), "EBUSY"),
-    ("1c-trust-policy-disabled-refuses-bind", "guest/trust_policy", (W(POLICY2, "disabled"),), BIND2, "ENODEV"),
+    ("1c-trust-policy-disabled-refuses-bind", "guest/trust_policy", (W(POLICY2, "disabled"),), BIND2, "EPERM"),
     ("1c-trust-policy-kept-on-unlock", "guest/trust_policy", ACCEPT() + (W(POLICY2, "full"), W(UNLOCK2, "tsm1")),
      R(POLICY2), "full\n"),
 

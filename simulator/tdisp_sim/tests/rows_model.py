@@ -102,7 +102,7 @@ ROWS = [
     ("drv-unbind-not-bound", "guest", (), W("bus/pci/drivers/nvidia/unbind", GPU2), "ENODEV"),
     # driver_override: "(null)" when unset; override_only drivers; newline clears; drivers_probe
     ("drv-override-reads-null", "guest", (), R(OVERRIDE2), "(null)\n"),
-    ("drv-override-only-driver", "sample", (), W("bus/pci/drivers/devsec_pci/bind", PF0), "ENODEV"),
+    ("drv-override-only-driver", "sample", (F("-", "modprobe", "devsec_pci"),), W("bus/pci/drivers/devsec_pci/bind", PF0), "ENODEV"),
     ("drv-override-newline-clears", "guest", (W(OVERRIDE2, "nvidia\n"), W(OVERRIDE2, "\n")), R(OVERRIDE2), "(null)\n"),
     ("drv-drivers-probe", "guest", (W(OVERRIDE2, "nvidia"),), W("bus/pci/drivers_probe", GPU2), "ok"),
     ("drv-drivers-probe-binds-override", "guest", (W(OVERRIDE2, "nvidia"), W("bus/pci/drivers_probe", GPU2)),

@@ -120,7 +120,20 @@ def unbind(root: Path, bdf: str = "0000:18:00.0", drv: str = "nvidia") -> None:
 # ---------------------------------------------------------------------------------------------
 
 def test_top_level_lists_hosts_and_sys(ro):
-    assert (os.listdir(ro.mount), os.listdir(os.path.join(ro.mount, "cvm-1"))) == (["cvm-1"], ["sys"])
+    assert (os.listdir(ro.mount), os.listdir(os.path.join(ro.mount, "cvm-1"))) == (["cvm-1"], ["sys", "proc"])
+
+
+def test_proc_config_gz_has_pci_tsm(ro):
+    import gzip
+    p = Path(ro.mount, "cvm-1", "proc", "config.gz")
+    assert (os.listdir(p.parent), "CONFIG_PCI_TSM=y" in gzip.decompress(p.read_bytes()).decode()) == (["config.gz"], True)
+
+
+def test_proc_config_gz_without_pci_tsm(mounted):
+    import gzip
+    m = mounted("mainline-7.3")
+    text = gzip.decompress(Path(m.mount, "cloud-cvm", "proc", "config.gz").read_bytes()).decode()
+    assert "# CONFIG_PCI_TSM is not set" in text and not os.path.exists(m.root("cloud-cvm") / "class/tsm")
 
 
 def test_attribute_st_size_4096(ro):
@@ -431,51 +444,3 @@ def test_missing_fusermount3_one_line_exit_2(tmp_path, monkeypatch, capsys):
     rc = cli.main(["start", "--scenario", "single-cvm", "--mount", str(tmp_path / "m")])
     err = capsys.readouterr().err
     assert (rc, err.count("\n")) == (2, 1) and "install the fuse3 package" in err
-
-
-# ---------------------------------------------------------------------------------------------
-# the kernel's own test script, over the mount
-# ---------------------------------------------------------------------------------------------
-
-DEVSEC_SH = r"""
-set -e
-cd "$1"
-pci_dev=bus/pci/devices/10000:01:00.0
-fn_dev=bus/pci/devices/10000:01:00.1
-for tsm in class/tsm/tsm*; do
-    mode=$(cat $tsm/pci_mode)
-    [ "$mode" = devsec ] && tsm_devsec=$tsm
-    [ "$mode" = link ] && tsm_link=$tsm
-done
-host_bridge=$(dirname $(dirname $(readlink -f $pci_dev)))
-hb=$(basename $host_bridge)
-[ "$(cat $host_bridge/available_secure_streams)" = 4 ]
-[ -z "$(cat $pci_dev/tsm/dsm)" ] && [ ! -e $fn_dev/tsm/dsm ]
-basename $tsm_link > $pci_dev/tsm/connect
-[ "$(cat $host_bridge/available_secure_streams)" = 3 ]
-[ "$(cat $pci_dev/tsm/connect)" = "$(basename $tsm_link)" ]
-[ -e $host_bridge/stream0.0.0 ] && [ -e $tsm_link/$hb/stream0.0.0 ]
-[ "$(cat $fn_dev/tsm/dsm)" = 10000:01:00.0 ]
-basename $pci_dev > $tsm_link/device/tsm_bind
-[ "$(cat $pci_dev/tsm/bound)" = "$(basename $tsm_link)" ]
-basename $tsm_link > $pci_dev/tsm/disconnect
-[ "$(cat $host_bridge/available_secure_streams)" = 4 ] && [ ! -e $host_bridge/stream0.0.0 ]
-echo devsec_pci > $pci_dev/driver_override
-echo none > module/devsec_pci/parameters/trust
-! echo 10000:01:00.0 > bus/pci/drivers/devsec_pci/bind 2>/dev/null
-[ ! -e $pci_dev/driver ]
-echo auto > module/devsec_pci/parameters/trust
-echo 10000:01:00.0 2>&1 > bus/pci/drivers/devsec_pci/bind | grep -q "Device or resource busy"
-basename $tsm_devsec > $pci_dev/tsm/lock
-echo 1 > $pci_dev/tsm/accept
-basename $tsm_devsec > $pci_dev/tsm/unlock
-echo done
-"""
-
-
-def test_devsec_sh_walk_over_mount(mounted):
-    """tools/testing/devsec/devsec.sh's ide_test and tdisp_test steps, run by a shell on the mount."""
-    m = mounted("devsec-fresh")
-    p = subprocess.run(["bash", "-c", DEVSEC_SH, "devsec.sh", str(m.root("sample-cvm"))],
-                       capture_output=True, text=True, timeout=60, check=False)
-    assert (p.returncode, p.stdout) == (0, "done\n"), p.stderr

@@ -208,7 +208,8 @@ def test_error_group_selects_no_host():
 
 def test_error_explicit_driver_refused_by_kernel():
     def change(d):
-        d["trust_abi"] = "module_param"
+        d["trust_abi"] = "trust_policy"      # design B: disabled makes the bind fail EPERM
+        d["devices"][1]["trust_policy"] = "disabled"
         d["devices"][1]["driver"] = "nvidia"
     assert "devices[1].driver (host cvm): the kernel refuses to bind nvidia" in broken(change)
 

@@ -23,6 +23,7 @@ file that goes away fails at once.
 from __future__ import annotations
 
 import errno
+import gzip
 import itertools
 import os
 import stat
@@ -49,6 +50,19 @@ class SysfsFuse(mfusepy.Operations):
         self.ops = 0
 
     # -- helpers --------------------------------------------------------------------------------
+    def _proc(self, path: str) -> Optional[bytes]:
+        """``<host>/proc/config.gz``: the host's kernel config (gzip, fixed mtime); b"" for the
+        ``proc`` directory itself; None for any other path."""
+        parts = path.strip("/").split("/")
+        if len(parts) < 2 or parts[1] != "proc" or len(parts) > 3:
+            return None
+        self._host(parts[0])
+        if len(parts) == 2:
+            return b""
+        if parts[2] != "config.gz":
+            raise mfusepy.FuseOSError(errno.ENOENT)
+        return gzip.compress(self.fleet.hosts[parts[0]].kernel_config().encode(), mtime=0)
+
     @staticmethod
     def _split(path: str) -> tuple[Optional[str], Optional[str]]:
         """'/' -> (None, None); '/h' -> ('h', None); '/h/sys' -> ('h', ''); '/h/sys/x' -> ('h', 'x')."""
@@ -82,6 +96,11 @@ class SysfsFuse(mfusepy.Operations):
     # -- metadata -------------------------------------------------------------------------------
     def getattr(self, path: str, fh: Optional[int] = None) -> dict:
         self.ops += 1
+        proc = self._proc(path)
+        if proc is not None:
+            if path.rstrip("/").endswith("/proc"):
+                return self._dir()
+            return dict(self._times, st_mode=stat.S_IFREG | 0o444, st_nlink=1, st_size=len(proc), st_uid=0, st_gid=0)
         host, rel = self._split(path)
         if host is None:
             return self._dir()
@@ -97,12 +116,14 @@ class SysfsFuse(mfusepy.Operations):
 
     def readdir(self, path: str, fh: int) -> list:
         self.ops += 1
+        if self._proc(path) == b"":
+            return [".", "..", "config.gz"]
         host, rel = self._split(path)
         if host is None:
             return [".", ".."] + [(h, {"st_mode": stat.S_IFDIR}, 0) for h in self.fleet.hosts]
         self._host(host)
         if rel is None:
-            return [".", "..", ("sys", {"st_mode": stat.S_IFDIR}, 0)]
+            return [".", "..", ("sys", {"st_mode": stat.S_IFDIR}, 0), ("proc", {"st_mode": stat.S_IFDIR}, 0)]
         return [".", ".."] + self.view.listdir(host, rel)
 
     def readlink(self, path: str) -> str:
@@ -122,6 +143,10 @@ class SysfsFuse(mfusepy.Operations):
     # -- files ----------------------------------------------------------------------------------
     def open(self, path: str, flags: int) -> int:
         self.ops += 1
+        if self._proc(path) is not None:
+            if flags & os.O_ACCMODE != os.O_RDONLY:
+                raise mfusepy.FuseOSError(errno.EACCES)
+            return next(self._fh)
         host, rel = self._split(path)
         if host is None or rel is None or rel == "":
             if flags & os.O_ACCMODE != os.O_RDONLY:
@@ -134,6 +159,9 @@ class SysfsFuse(mfusepy.Operations):
 
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
         self.ops += 1
+        proc = self._proc(path)
+        if proc is not None:
+            return proc[offset:offset + size]
         host, rel = self._split(path)
         if host is None or not rel:
             raise mfusepy.FuseOSError(errno.EISDIR)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
 from .. import kernel as k
-from ..kernel import Device, Driver, Host, err, host_bridge_of
+from ..kernel import Device, Driver, Host, err
 
 
 RW, RO, WO = 0o644, 0o444, 0o200
@@ -71,8 +71,8 @@ Node = Union[Dir, File, Link]
 def dev_path(d: Device) -> str:
     """The canonical directory of a device: devices/pciDDDD:00[/<root port>]/<BDF>."""
     if d.rp is not None:
-        return "devices/%s/%s/%s" % (host_bridge_of(d.bdf), d.rp, d.bdf)
-    return "devices/%s/%s" % (host_bridge_of(d.bdf), d.bdf)
+        return "devices/%s/%s/%s" % (d.host_bridge, d.rp, d.bdf)
+    return "devices/%s/%s" % (d.host_bridge, d.bdf)
 
 
 def _up(path: str) -> str:
@@ -130,14 +130,10 @@ class SysfsLayout:
         raise err(errno.ENOENT, "/".join(parts))
 
     def _bridges(self, h: Host) -> list:
-        return sorted({host_bridge_of(d.bdf) for d in h.devices.values() if d.present})
+        return sorted({d.host_bridge for d in h.devices.values() if d.present})
 
-    @staticmethod
-    def _bridge_exists(h: Host, bridge: str) -> bool:
-        if not (bridge.startswith("pci") and bridge.endswith(":00")):
-            return False
-        prefix = bridge[3:-2]  # "DDDD:"
-        return any(b.startswith(prefix) and d.present for b, d in h.devices.items())
+    def _bridge_exists(self, h: Host, bridge: str) -> bool:
+        return bridge in self._bridges(h)
 
     def _faux(self, h: Host) -> dict:
         return {t.faux: t for t in h.tsms.values() if t.faux and t.present}
@@ -146,20 +142,20 @@ class SysfsLayout:
         if top == "bus":
             return lambda: ["faux", "pci"] if self._faux(h) else ["pci"]
         if top == "class":
-            return lambda: ["tsm"]
+            return lambda: [] if h.kernel == "no_pci_tsm" else ["tsm"]
         if top == "devices":
             return lambda: (["faux"] if self._faux(h) else []) + self._bridges(h) + ["virtual"]
         return lambda: sorted(self._modules(h))
 
     def _modules(self, h: Host) -> list:
-        names = [name for name, drv in h.drivers.items() if self._has_module_param(h, drv)]
+        names = [name for name, drv in h.drivers.items() if self._has_module_param(h, drv)]  # loaded only
         if h.modules_autoprobe is not None:
             names.append("module")
         return names
 
     # class/tsm/tsmN
     def _class(self, h: Host, parts: list) -> Node:
-        if parts[1] != "tsm":
+        if parts[1] != "tsm" or h.kernel == "no_pci_tsm":
             raise err(errno.ENOENT, "/".join(parts))
         if len(parts) == 2:
             return Dir(lambda: [t.name for t in sorted(h.tsms.values(), key=lambda t: t.id) if t.present])
@@ -178,12 +174,15 @@ class SysfsLayout:
         return tsm
 
     def _tsm_bridges(self, h: Host, tsm: k.Tsm) -> list:
-        """abi §1b tsmN/pciDDDD:BB: host bridges with >= 1 IDE stream established by this TSM."""
-        return sorted({host_bridge_of(d.bdf) for d in h.devices.values()
+        """abi §1b tsmN/pciDDDD:BB: host bridges with >= 1 IDE stream established by this TSM
+        (OOT only: mainline has no link under tsmN/)."""
+        if h.kernel != "oot":
+            return []
+        return sorted({d.host_bridge for d in h.devices.values()
                        if d.present and d.stream is not None and d.connect_tsm == tsm.id})
 
     def _tsm_entries(self, h: Host, tsm: k.Tsm) -> list:
-        names = ["pci_mode", "uevent"]
+        names = ["pci_mode", "uevent"] if h.kernel == "oot" else ["uevent"]  # mainline: no pci_mode
         if tsm.faux:
             names.append("device")
         return names + self._tsm_bridges(h, tsm)
@@ -203,7 +202,7 @@ class SysfsLayout:
             if n == 5:
                 canon = "/".join(parts)
                 name = parts[4]
-                if name == "pci_mode":
+                if name == "pci_mode" and h.kernel == "oot":
                     return File(RO, show=lambda: tsm.mode + "\n", host=h, path=canon)
                 if name == "uevent":
                     return File(RW, show=lambda: "", store=_store_uevent, host=h, path=canon)
@@ -229,13 +228,13 @@ class SysfsLayout:
                     return Link(dev_path(d)[len("devices/%s/" % bridge):])
             raise err(errno.ENOENT, "/".join(parts))
         d = h.devices.get(name)
-        if d is None or not d.present or d.rp is not None or host_bridge_of(d.bdf) != bridge:
+        if d is None or not d.present or d.rp is not None or d.host_bridge != bridge:
             raise err(errno.ENOENT, "/".join(parts))
         return self._walk_device(h, d, parts, 3)
 
     def _bridge_entries(self, h: Host, bridge: str) -> list:
         names = sorted(d.bdf for d in h.devices.values()
-                       if d.present and d.rp is None and host_bridge_of(d.bdf) == bridge)
+                       if d.present and d.rp is None and d.host_bridge == bridge)
         names.append("available_secure_streams")
         names.extend(sorted("stream%d.%d.%d" % d.stream[:3] for d in h.streams_in_use(bridge)))
         return names
@@ -422,8 +421,8 @@ class SysfsLayout:
             raise err(errno.ENOENT, "/".join(parts))
         if parts[2] == "drivers":
             if n == 3:
-                return Dir(lambda: sorted(h.drivers))
-            drv = h.drivers.get(parts[3])
+                return Dir(lambda: sorted(n for n, v in h.drivers.items() if v.loaded))
+            drv = h.loaded_driver(parts[3])
             if drv is None:
                 raise err(errno.ENOENT, "/".join(parts))
             if n == 4:
@@ -455,7 +454,7 @@ class SysfsLayout:
 
     @staticmethod
     def _has_module_param(h: Host, drv: Driver) -> bool:
-        return h.trust_abi == "module_param" and drv.modular
+        return h.trust_abi == "module_param" and drv.modular and drv.loaded
 
     def _module(self, h: Host, parts: list) -> Node:
         n = len(parts)

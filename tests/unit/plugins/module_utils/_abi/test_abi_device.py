@@ -185,7 +185,7 @@ def test_trust_garbage_bytes(guest):
 
 @pytest.mark.parametrize('raw, accept, level, reason', [
     ('disabled', '0', 'blocked', None), ('adversary', '0', 'adversary', None), ('full', '0', 'normal', None),
-    ('full', '1', 'tcb', None), ('default', '0', None, 'default'), ('bogus', '0', None, 'unexpected value'),
+    ('full', '1', 'normal', None),  # design B: full says nothing about RUN ('default', '0', None, 'default'), ('bogus', '0', None, 'unexpected value'),
 ])
 def test_trust_policy(tree, raw, accept, level, reason):
     tree.tsm('tsm1', 'devsec')

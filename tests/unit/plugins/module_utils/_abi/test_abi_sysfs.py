@@ -242,7 +242,7 @@ def err(code):
     ('trust', '3', errno.EINVAL, {'accepted': True}, 'the interface left RUN'),
     ('trust', '1', errno.EINVAL, {'tdisp_state': 'run'}, 'below tcb is refused while the device is in RUN'),
     ('trust', '7', errno.EINVAL, {}, 'rejected trust level'),
-    ('trust_policy', 'full', errno.EBUSY, {'driver': 'nvidia'}, 'driver nvidia is bound (trust_policy is writable only'),
+    ('trust_policy', 'full', errno.EBUSY, {'driver': 'nvidia'}, 'the device has been probed: trust_policy can be written only before a driver matches it'),
     ('trust_policy', 'full', errno.EINVAL, {}, 'rejected the policy word'),
     ('drivers/nvidia/bind', BDF, errno.ENODEV, {}, 'did not take the device'),
     ('drivers/nvidia/bind', BDF, errno.EBUSY, {}, 'already bound'),

@@ -14,7 +14,7 @@ from ansible_collections.coco.tdisp.plugins.module_utils._abi import trust
 def test_table_matches_design():
     assert trust.LEVELS == ('blocked', 'adversary', 'normal', 'tcb')
     assert trust.BY_NAME['trust'].write == ('0', '1', '2', '3')
-    assert trust.BY_NAME['trust_policy'].write == ('disabled', 'adversary', 'full', 'full')
+    assert trust.BY_NAME['trust_policy'].write == ('disabled', 'adversary', 'full', None)  # design B: no tcb
     assert trust.BY_NAME['module_param'].write == ('none', 'adversary', 'auto', 'tcb')
 
 
@@ -37,16 +37,24 @@ def test_parse_level_refuses(value):
 @pytest.mark.parametrize('level', ['blocked', 'adversary', 'normal', 'tcb'])
 def test_round_trip(abi, level):
     """Writing a level and reading it back gives the level, tcb with the device in RUN."""
+    if abi == 'trust_policy' and level == 'tcb':
+        pytest.skip('design B has no tcb level (test_trust_policy_has_no_tcb)')
     state = 'run' if level == 'tcb' else 'locked'
     assert trust.level_from_raw(abi, trust.value_for(abi, level), state) == (level, None)
     assert trust.reads_as(abi, level, state) == level
 
 
-def test_trust_policy_full_depends_on_run():
-    assert trust.level_from_raw('trust_policy', 'full', 'run') == ('tcb', None)
-    assert trust.level_from_raw('trust_policy', 'full', 'locked') == ('normal', None)
-    assert trust.level_from_raw('trust_policy', 'full', 'unknown') == ('normal', None)
-    assert trust.reads_as('trust_policy', 'tcb', 'locked') == 'normal'
+def test_trust_policy_full_is_normal_in_any_state():
+    """Design B: full says nothing about private memory or RUN (trust is independent of RUN)."""
+    for state in ('run', 'locked', 'unknown'):
+        assert trust.level_from_raw('trust_policy', 'full', state) == ('normal', None)
+
+
+def test_trust_policy_has_no_tcb():
+    with pytest.raises(TdispError) as info:
+        trust.value_for('trust_policy', 'tcb')
+    assert 'has no tcb level' in str(info.value) and 'tdisp_device state: run' in str(info.value)
+    assert trust.reads_as('trust_policy', 'tcb', 'run') == 'tcb'
 
 
 @pytest.mark.parametrize('abi, raw, reason', [
@@ -70,6 +78,7 @@ def test_table_columns_the_planners_read():
     assert {n: r.needs_unbound for n, r in rows.items()} == {'trust': False, 'trust_policy': True, 'module_param': False}
     assert {n: r.applies_at_bind for n, r in rows.items()} == {'trust': False, 'trust_policy': True, 'module_param': True}
     assert {n: r.per_module for n, r in rows.items()} == {'trust': False, 'trust_policy': False, 'module_param': True}
+    assert {n: r.before_probe for n, r in rows.items()} == {'trust': False, 'trust_policy': True, 'module_param': False}
     assert trust.DEVICE_FILES == {'trust': 'trust', 'trust_policy': 'trust_policy'}
     assert trust.row('none') is None and trust.row(None) is None
 
@@ -79,7 +88,7 @@ def test_table_columns_the_planners_read():
     ('trust', 'normal', 'blocked', True),
     ('trust', 'blocked', 'blocked', False),
     ('trust', 'tcb', 'normal', False),
-    ('trust_policy', 'tcb', 'normal', True),    # full reads normal out of RUN
+    ('trust_policy', 'tcb', 'normal', False),   # design B has no tcb (and nothing resets the policy)
     ('trust_policy', 'normal', 'normal', False),
     ('trust_policy', 'adversary', 'blocked', False),
     ('module_param', 'tcb', 'normal', False),   # the module parameter is not reset

@@ -233,24 +233,33 @@ def test_below_tcb_in_run(guest, tmp_path):
     assert (after['tdisp_state'], after['trust_level']) == ('unlocked', 'normal')
 
 
-def test_trust_policy_needs_unbound(tree, tmp_path):
+def test_trust_policy_refused_once_probed(tree, tmp_path):
+    """Design B: writable only before a driver matched the device; refused with the remove +
+    rescan remedy, also with unbind_driver (EBUSY stays after unbind), and nothing is written."""
     tree.tsm('tsm1', 'devsec')
     tree.device(GPU, driver='nvidia', trust_policy='default')
-    r = trust(tree, tmp_path, [{'bdf': GPU, 'level': 'adversary'}])
-    assert r['failed'] and 'driver nvidia is bound (trust_policy returns EBUSY' in r['msg']
-    r = trust(tree, tmp_path, [{'bdf': GPU, 'level': 'adversary'}], unbind_driver=True)
-    assert steps(r) == [('unbind', 'nvidia', None), ('write', 'trust_policy', 'adversary'), ('bind', 'nvidia', None)]
-    r = trust(tree, tmp_path, [{'bdf': GPU, 'level': 'blocked'}], unbind_driver=True)
-    assert steps(r)[:2] == [('unbind', 'nvidia', None), ('write', 'trust_policy', 'disabled')]
-    assert 'refuses to bind' in r['devices'][0]['actions'][2]['skipped']
+    for opts in ({}, {'unbind_driver': True}):
+        r = trust(tree, tmp_path, [{'bdf': GPU, 'level': 'adversary'}], **opts)
+        assert r['failed'] and 'has been probed (driver nvidia is bound)' in r['msg'] and '/sys/bus/pci/rescan' in r['msg']
+        assert steps(r) == []
 
 
-def test_trust_policy_tcb_on_run(tree, tmp_path):
+def test_trust_policy_unprobed_device(tree, tmp_path):
     tree.tsm('tsm1', 'devsec')
-    tree.device(GPU, lock='tsm1', accept='1', trust_policy='adversary')
+    tree.device(GPU, trust_policy='default')
+    r = trust(tree, tmp_path, [{'bdf': GPU, 'level': 'blocked'}])
+    assert steps(r) == [('write', 'trust_policy', 'disabled')]
+
+
+def test_trust_policy_has_no_tcb(tree, tmp_path):
+    """full never means tcb: tcb is refused, and RUN with full reads normal (tdisp_state says run)."""
+    tree.tsm('tsm1', 'devsec')
+    tree.device(GPU, lock='tsm1', accept='1', trust_policy='full')
     r = trust(tree, tmp_path, [{'bdf': GPU, 'level': 'tcb'}])
-    assert steps(r) == [('write', 'trust_policy', 'full')]
-    assert r['devices'][0]['after']['trust_level'] == 'tcb'
+    assert r['failed'] and 'has no tcb level' in r['msg'] and steps(r) == []
+    r = trust(tree, tmp_path, [{'bdf': GPU, 'level': 'normal'}])
+    after = r['devices'][0]['after']
+    assert not r['changed'] and (after['trust_level'], after['tdisp_state']) == ('normal', 'run')
 
 
 def module_host(tree):
