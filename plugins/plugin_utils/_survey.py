@@ -53,15 +53,16 @@ def _flow_list(text: str) -> t.Any:
         return text
 
 
-def _serial(item: t.Any, name: str, whole: t.Any) -> t.Union[int, str]:
-    if isinstance(item, bool):
-        raise SurveyError('%s: %r is not a batch size' % (name, whole))
-    if isinstance(item, int) and item > 0:
+_SERIAL_FORMS = {'waves': 'a list of batch sizes; use host counts and percentages such as "1,25%,100%" or [1, "25%", "100%"]',
+                 'batch': 'one batch size; use a host count or a percentage such as "25%"'}
+
+
+def _serial(item: t.Any, name: str, whole: t.Any, kind: str) -> t.Union[int, str]:
+    if isinstance(item, int) and not isinstance(item, bool) and item > 0:
         return item
     text = str(item).strip()
-    if not _SERIAL.fullmatch(text) or (text.endswith('%') and int(text[:-1]) > 100):
-        raise SurveyError('%s: %r is not a list of batch sizes; use host counts and percentages such as "1,25%%,100%%" '
-                          'or [1, "25%%", "100%%"]' % (name, whole))
+    if isinstance(item, bool) or not _SERIAL.fullmatch(text) or (text.endswith('%') and int(text[:-1]) > 100):
+        raise SurveyError('%s: %r is not %s' % (name, whole, _SERIAL_FORMS[kind]))
     return text if text.endswith('%') else int(text)
 
 
@@ -71,12 +72,12 @@ def parse(value: t.Any, kind: str, name: str = 'value', choices: t.Optional[t.Se
         items = _items(value)
         if not items:
             raise SurveyError('%s: is empty; give at least one batch size, such as "1,25%%,100%%"' % name)
-        return [_serial(i, name, value) for i in items]
+        return [_serial(i, name, value, kind) for i in items]
     if kind == 'batch':
         items = _items(value)
         if len(items) != 1:
-            raise SurveyError('%s: %r is not one batch size; use a host count or a percentage such as "25%%"' % (name, value))
-        return _serial(items[0], name, value)
+            raise SurveyError('%s: %r is not %s' % (name, value, _SERIAL_FORMS[kind]))
+        return _serial(items[0], name, value, kind)
     if kind == 'bool':
         if isinstance(value, bool):
             return value
