@@ -36,10 +36,14 @@ def _rollout_host(record: Mapping[str, t.Any]) -> str:
     host = clean(record.get('host'))
     rows = [common.rollout_device(host, _map(d)) for d in _list(record.get('devices'))]
     kept = [r for r in rows if r['status'] == 'ok']
-    tcb = sum(1 for r in kept if clean(r['trust']).startswith('tcb'))
-    other = Counter(clean(r['trust']) for r in kept if not clean(r['trust']).startswith('tcb'))
+    tcb = sum(1 for r in kept if r['trust'] == 'tcb')
+    pending = sum(1 for r in kept if r['trust'] == 'tcb_if_verified')
+    other = Counter(clean(r['trust']) for r in kept if r['trust'] not in ('tcb', 'tcb_if_verified'))
     plan = bool(record.get('check_mode'))
-    parts = ['%s %d at tcb' % ('would accept' if plan else 'accepted', tcb)]
+    if plan:
+        parts = ['would accept %d at tcb%s' % (tcb + pending, ' (%d once verified)' % pending if pending else '')]
+    else:
+        parts = ['accepted %d at tcb' % tcb] + (['%d not verified yet' % pending] if pending else [])
     if other:
         parts.append('%d at other levels (%s)' % (sum(other.values()), _counted(other)))
     for status, verb in (('rejected', 'rejected'), ('refused', 'refused')):
