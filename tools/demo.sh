@@ -38,7 +38,8 @@ ANSIBLE_CALLBACK_RESULT_FORMAT=json ansible-playbook -i inventories/simulator.py
 rc=$?
 set -e
 echo "   ansible-playbook exited $rc after $(( $(date +%s) - start ))s (log: $demo/rollout.log)"
-grep -E "passed its gate|failed its gate" "$demo/rollout.log" | sed -e 's/^ *"msg": "//' -e 's/",\?$//' -e 's/^/   /' | cut -c1-400 || true
+# each wave's one-line gate (the "Show the wave's gate" task)
+grep -E '^ *"msg": "the wave of' "$demo/rollout.log" | sed -e 's/^ *"msg": "//' -e 's/",\?$//' -e 's/^/   /' | cut -c1-400 || true
 
 echo
 echo "== 4. audit the whole fleet (read-only)"
