@@ -17,7 +17,9 @@ import typing as t
 
 from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError
 
-KINDS = ('waves', 'batch', 'bool', 'int', 'list', 'str')
+KINDS = ('waves', 'batch', 'bool', 'int', 'list', 'formats', 'str')
+# The report formats (``formats``): those of plugin_utils/_render.
+FORMATS = ('json', 'markdown', 'junit', 'html')
 _SERIAL = re.compile(r'[1-9][0-9]*%?')
 _TRUE = ('true', 'yes', 'on', '1', 'y')
 _FALSE = ('false', 'no', 'off', '0', 'n', '')
@@ -92,6 +94,8 @@ def parse(value: t.Any, kind: str, name: str = 'value', choices: t.Optional[t.Se
         if not text.isdigit() or isinstance(value, bool):
             raise SurveyError('%s: %r is not a whole number of 0 or more' % (name, value))
         return int(text)
+    if kind == 'formats':
+        return parse(value, 'list', name, FORMATS)
     if kind == 'list':
         items = _items(value)
         if not all(isinstance(i, str) and i for i in items):

@@ -26,7 +26,8 @@ FORMATS = ['json', 'markdown', 'junit', 'html']
     ('yes', 'bool', True), ('True', 'bool', True), ('on', 'bool', True), ('1', 'bool', True),
     ('no', 'bool', False), ('false', 'bool', False), (False, 'bool', False), ('', 'bool', False),
     ('0', 'int', 0), (' 7 ', 'int', 7), (2, 'int', 2),
-    ('json,html', 'list', ['json', 'html']), ('["json"]', 'list', ['json']), (['junit'], 'list', ['junit']), ('', 'list', []),
+    ('json,html', 'list', ['json', 'html']), ('json,html', 'formats', ['json', 'html']),
+    ('["json"]', 'list', ['json']), (['junit'], 'list', ['junit']), ('', 'list', []),
     ('/srv/tdisp', 'str', '/srv/tdisp'), (12, 'str', '12'),
 ])
 def test_survey_forms_are_taken(value, kind, expected):
@@ -48,6 +49,7 @@ def test_survey_forms_are_taken(value, kind, expected):
     ('-1', 'int', 'is not a whole number'),
     (True, 'int', 'is not a whole number'),
     ('json,pdf', 'list', "v: 'pdf' not one of json, markdown, junit, html"),
+    ('json,pdf', 'formats', "v: 'pdf' not one of json, markdown, junit, html"),
     ('[1]', 'list', 'is not a list of names'),
     (['a'], 'str', 'is not a text value'),
     ('x', 'nope', "kind: 'nope' is not one of"),
