@@ -58,7 +58,7 @@ done
 [ "$(grep -c '"msg": "the wave of 1 host(s) passed its gate; ' "$WORK/rollout.out")" = 2 ] || fail "not two one-line wave gates"
 grep -q 'Rollout of policy 2026.11.1:' "$WORK/rollout.out" || fail "no fleet summary at the end of the rollout"
 grep -q 'hosts: 2 converged, 0 failed, of 2 reached; 0 not reached' "$WORK/rollout.out" || fail "the fleet summary's counts"
-[ -f "$WORK/rollout/rollout-2026.11.1.html" ] && [ ! -f "$WORK/rollout/rollout-2026.11.1.md" ] || fail "formats from a text list"
+{ [ -f "$WORK/rollout/rollout-2026.11.1.html" ] && [ ! -f "$WORK/rollout/rollout-2026.11.1.md" ]; } || fail "formats from a text list"
 custom_stats "$WORK/rollout.out" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)["tdisp_rollout_stats"]
