@@ -43,7 +43,9 @@ def _rollout_host(record: Mapping[str, t.Any]) -> str:
     if plan:
         parts = ['would accept %d at tcb%s' % (tcb + pending, ' (%d once verified)' % pending if pending else '')]
     else:
-        parts = ['accepted %d at tcb' % tcb] + (['%d not verified yet' % pending] if pending else [])
+        # a host that failed did not reach the plan's outcome: say what it was to be
+        verb = 'was to accept' if record.get('failed') else 'accepted'
+        parts = ['%s %d at tcb' % (verb, tcb)] + (['%d not verified yet' % pending] if pending else [])
     if other:
         parts.append('%d at other levels (%s)' % (sum(other.values()), _counted(other)))
     for status, verb in (('rejected', 'rejected'), ('refused', 'refused')):

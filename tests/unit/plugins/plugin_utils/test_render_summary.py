@@ -17,7 +17,7 @@ def test_rollout_host_line_says_what_happened_in_one_line():
     evil = summary.host_line(hosts[1])
     assert evil.startswith('cvm-<b>2</b>|"x": accepted 1 at tcb, rejected 1 (0000:2a:00.0 by rule CN=<script>')
     assert evil.endswith('not converged') and '\n' not in evil and '\x1b' not in evil
-    assert summary.host_line(hosts[2]) == 'cvm-3: accepted 0 at tcb, 1 not verified yet, FAILED: cvm-3: Lock: EBUSY'
+    assert summary.host_line(hosts[2]) == 'cvm-3: was to accept 0 at tcb, 1 not verified yet, FAILED: cvm-3: Lock: EBUSY'
 
 
 def test_plan_host_line_says_would():
