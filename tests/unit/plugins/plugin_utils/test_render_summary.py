@@ -80,3 +80,9 @@ def test_safe_yaml_of_hostile_values_loads_back_and_lints(tmp_path):
     assert text.startswith('---\n') and '!!python' not in text.replace("'!!python", '').replace('"!!python', '')
     assert yaml.safe_load(text) == _files.plain(doc)
     assert '    list:\n      - a: 1\n        b:\n          - ' in text  # lists indented under their key
+
+
+def test_stats_of_a_revocation():
+    stats = summary.stats(fx.revoke(), {'json': '/r/revoke.json'})
+    assert stats['kind'] == 'revoke' and 'passed' not in stats and 'waves' not in stats
+    assert (stats['counts']['devices_matched'], stats['counts']['devices_lowered']) == (3, 1) and stats['not_reached'] == ['cvm-z']
