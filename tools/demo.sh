@@ -32,13 +32,14 @@ echo
 echo "== 3. roll policy 2026.11.1 out: canaries (mixed-001..003), then wave1 (004..020), then wave2 (021..040)"
 start=$(date +%s)
 set +e
-ansible-playbook -i inventories/simulator.py playbooks/rollout.yml \
+ANSIBLE_CALLBACK_RESULT_FORMAT=json ansible-playbook -i inventories/simulator.py playbooks/rollout.yml \
     -e tdisp_rollout_hosts=canary:wave1:wave2 -e '{"tdisp_rollout_waves": [3, 17, 20]}' \
     -e tdisp_report_dir="$reports" >"$demo/rollout.log" 2>&1
 rc=$?
 set -e
 echo "   ansible-playbook exited $rc after $(( $(date +%s) - start ))s (log: $demo/rollout.log)"
-grep -E "passed its gate|failed its gate" "$demo/rollout.log" | sed -e 's/^ *msg: //' -e 's/^/   /' | cut -c1-400 || true
+# each wave's one-line gate (the "Show the wave's gate" task)
+grep -E '^ *"msg": "the wave of' "$demo/rollout.log" | sed -e 's/^ *"msg": "//' -e 's/",\?$//' -e 's/^/   /' | cut -c1-400 || true
 
 echo
 echo "== 4. audit the whole fleet (read-only)"
@@ -49,4 +50,5 @@ echo "   ok ($(( $(date +%s) - start ))s)"
 
 echo
 echo "== 5. summary"
-"$top/.venv/bin/python" "$top/tools/demo_summary.py" "$reports"
+# The collection's fleet summary (the one the playbooks end with), from the two reports.
+PYTHONPATH="$top/build/collections" "$top/.venv/bin/python" "$top/tools/demo_summary.py" "$reports"

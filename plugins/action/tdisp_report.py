@@ -20,10 +20,10 @@ import typing as t
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes
 from ansible.plugins.action import ActionBase
-from ansible.plugins.filter.core import to_nice_json, to_nice_yaml
+from ansible.plugins.filter.core import to_nice_json
 
 from ansible_collections.coco.tdisp.plugins.plugin_utils import _files, _render, _reports
-from ansible_collections.coco.tdisp.plugins.plugin_utils._render import provenance
+from ansible_collections.coco.tdisp.plugins.plugin_utils._render import provenance, summary
 from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError, ansible_message
 
 ARGUMENT_SPEC: dict[str, t.Any] = {
@@ -38,6 +38,7 @@ ARGUMENT_SPEC: dict[str, t.Any] = {
     'gate': {'type': 'bool', 'default': False},
     'gate_max_contraindicated': {'type': 'int', 'default': 0},
     'gate_require_expected': {'type': 'bool', 'default': True},
+    'gate_fail': {'type': 'bool', 'default': True},
     'name': {'type': 'str'},
     'manifest': {'type': 'dict'},
     'prepare': {'type': 'bool', 'default': False},
@@ -121,12 +122,19 @@ class ActionModule(ActionBase):
                 paths[fmt] = _files.write(os.path.join(os.path.dirname(path), _render.file_name(name, fmt)),
                                           to_bytes(_render.render(report, fmt)), mode)['path']
         out: dict[str, t.Any] = {'changed': False, 'path': written['path'], 'paths': paths, 'report': report,
-                                 'msg': self._summary(kind, report, path)}
+                                 'msg': self._summary(kind, report, path), 'summary': summary.fleet_lines(report, paths),
+                                 'stats': summary.stats(report, paths),
+                                 'host_lines': {r['host']: summary.host_line(r) for r in found if r.get('host')},
+                                 'problem_hosts': summary.problem_hosts(report)}
         if kind == 'rollout' and args['gate']:
+            out['gate_passed'] = not reasons
+            # The last wave, or the rollout stops here: the play ends with the fleet summary.
+            out['final'] = bool(reasons) or not report['not_reached']
             if reasons:
-                del out['report']  # the failure shows one line, not the whole report (it is in the file)
-                out.update(failed=True, msg='the wave of %d host(s) failed its gate; the rollout stops here: %s'
-                           % (len(batch), '; '.join(reasons)))
+                out['msg'] = 'the wave of %d host(s) failed its gate; the rollout stops here: %s' % (len(batch), '; '.join(reasons))
+                if args['gate_fail']:
+                    del out['report']  # the failure shows one line, not the whole report (it is in the file)
+                    out['failed'] = True
             else:
                 out['msg'] = 'the wave of %d host(s) passed its gate; %s' % (len(batch), out['msg'])
         return out
@@ -150,6 +158,10 @@ class ActionModule(ActionBase):
             return ('%d/%d hosts compliant, %d devices accepted, findings by kind %s; not audited %s; report %s'
                     % (report['hosts']['compliant'], report['hosts']['audited'], report['devices']['accepted'],
                        report['findings']['by_kind'], report['hosts']['not_audited'], path))
+        view = _render.common.view(report)
+        if kind == 'rollout':
+            return ('%(hosts_converged)d/%(hosts_reached)d host(s) converged, %(devices_tcb)d device(s) at tcb, '
+                    '%(devices_rejected)d rejected or refused, %(hosts_not_reached)d host(s) not reached yet; report ' % view['counts']) + path
         return '%d host(s) reported, not reached %s; report %s' % (len(report['hosts']), report['not_reached'], path)
 
     def _draft(self, args: dict[str, t.Any], mode: int) -> dict[str, t.Any]:
@@ -161,6 +173,6 @@ class ActionModule(ActionBase):
             return {'changed': False, 'path': _files.prepare(path, bool(self._task.check_mode)), 'msg': 'the draft will be written to %s' % path}
         if args['manifest'] is None:
             raise _reports.ReportError('manifest: the drafted manifest is required (or prepare: true)')
-        content = to_nice_yaml({'reference_manifests': {args['name']: args['manifest']}}, indent=2, sort_keys=False)
+        content = _files.safe_yaml({'reference_manifests': {args['name']: args['manifest']}})
         written = _files.write(path, to_bytes(content), mode, bool(self._task.check_mode), bool(self._task.diff))
         return dict(written, msg='draft %s written to %s for review' % (args['name'], written['path']))

@@ -7,6 +7,9 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: tdisp_acceptance
 short_description: Converge a host's TDISP devices to an acceptance policy in one task
+requirements:
+  - jmespath (>= 1.0.1, < 2) on the controller, for the policy's C(match) rules (C(pip install -r requirements/collection.txt))
+  - cryptography (>= 41.0) on the controller, for evidence verification (C(pip install -r requirements/collection.txt))
 version_added: 0.1.0
 description:
   - The engine of the P(coco.tdisp.acceptance#role) role, an action plugin that runs on the controller and calls the collection's

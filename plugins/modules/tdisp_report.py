@@ -18,8 +18,9 @@ description:
   - With O(kind=rollout) and O(gate=true) it also judges the current wave (C(ansible_play_batch)) and fails, naming every
     reason in one line, when a host failed or was lost, a device was refused, more devices than O(gate_max_contraindicated)
     were contraindicated, or (with O(gate_require_expected)) an expected device is missing.
-  - With O(kind=draft) it writes a drafted reference manifest (O(name), O(manifest)) as YAML; O(prepare=true) only creates the
-    directory and checks that the file can be written, so that a play can refuse before it touches a device.
+  - With O(kind=draft) it writes a drafted reference manifest (O(name), O(manifest)) as YAML, through the safe YAML dumper only
+    (device values are quoted and escaped, lists indented as yamllint and ansible-lint want them); O(prepare=true) only creates
+    the directory and checks that the file can be written, so that a play can refuse before it touches a device.
   - Every JSON report carries C(provenance) (collection version, policy version and digest, manifest digests, controller host,
     user, time, check mode) and follows the published schema C(docs/report-schema.json). O(formats) also renders it as Markdown
     (C(.md)), JUnit XML (C(.junit.xml)) and a self-contained HTML page (C(.html)) beside the JSON file; see C(docs/reports.md).
@@ -69,6 +70,13 @@ options:
     default: 0
   gate_require_expected:
     description: Fail the wave when an expected device is missing.
+    type: bool
+    default: true
+  gate_fail:
+    description:
+      - With O(gate=true), fail the task when the wave fails its gate. With V(false) the task returns RV(gate_passed=false) and
+        the play stops the rollout itself, after it has printed the summary and published it with C(set_stats), as
+        C(playbooks/rollout.yml) does.
     type: bool
     default: true
   name:
@@ -155,4 +163,35 @@ msg:
   description: One line saying what the report holds, or why the wave failed its gate.
   returned: always
   type: str
+summary:
+  description: The fleet summary, a few lines, as the playbooks print it at the end of a run.
+  returned: success, not for O(kind=draft)
+  type: list
+  elements: str
+stats:
+  description:
+    - The per-run aggregate the playbooks publish with C(set_stats) (AWX/AAP job artifacts) as C(tdisp_rollout_stats),
+      C(tdisp_audit_stats) or C(tdisp_revoke_stats) - C(kind), C(title), C(counts) (hosts and devices reached, converged,
+      failed, at tcb, rejected, audited, compliant, with drift...), C(trust_levels), C(findings), C(not_reached), C(reports)
+      (the path of each format), C(waves) and C(passed) (rollout), C(passed) (audit).
+  returned: success, not for O(kind=draft)
+  type: dict
+host_lines:
+  description: One line per reported host saying what happened on it (accepted at tcb, at other levels, rejected by which rule,
+    failed; or the audit's drift), by host name.
+  returned: success, not for O(kind=draft)
+  type: dict
+problem_hosts:
+  description: The hosts with drift (audit), or that failed or had a device rejected or refused (rollout).
+  returned: success, not for O(kind=draft)
+  type: list
+  elements: str
+gate_passed:
+  description: Whether the wave passed its gate.
+  returned: with O(kind=rollout) and O(gate=true)
+  type: bool
+final:
+  description: The rollout ends with this wave (it was the last, or it failed its gate); the play prints the fleet summary.
+  returned: with O(kind=rollout) and O(gate=true)
+  type: bool
 """

@@ -14,6 +14,9 @@ import hashlib
 import os
 import tempfile
 import typing as t
+from collections.abc import Mapping
+
+import yaml
 
 from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError
 
@@ -29,6 +32,34 @@ def _fail(path: str, what: str, exc: OSError) -> FileError:
     name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
     return FileError('cannot %s %s: %s (%s); check the directory and its permissions on the controller'
                      % (what, path, exc.strerror or exc, name))
+
+
+class _IndentedSafeDumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
+    """PyYAML's safe dumper with the lists indented under their key, as yamllint and ansible-lint want them."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def plain(value: t.Any) -> t.Any:
+    """``value`` as plain ``dict``/``list``/``str``/``int``/``float``/``bool``/``None`` (no Ansible or other subclass)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, bool):
+        return value
+    for kind in (int, float):
+        if isinstance(value, kind):
+            return kind(value)
+    return str(value)
+
+
+def safe_yaml(data: t.Any) -> str:
+    """``data`` as a YAML document (``---``) through the safe dumper only: no tags, no Python objects, every
+    device-supplied text quoted and escaped as YAML needs, lists indented; it passes yamllint and ansible-lint."""
+    return yaml.dump(plain(data), Dumper=_IndentedSafeDumper, explicit_start=True, default_flow_style=False, sort_keys=False,
+                     allow_unicode=False, indent=2, width=160)
 
 
 def parse_mode(value: t.Any) -> int:

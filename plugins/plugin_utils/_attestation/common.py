@@ -55,8 +55,8 @@ class VerifyError(TdispError):
 def require_cryptography() -> None:
     """Raise ``VerifyError`` with a one-line remedy when ``cryptography`` is missing."""
     if not HAS_CRYPTOGRAPHY:
-        raise VerifyError('evidence verification needs the Python package "cryptography" on the controller '
-                          '(pip install -r requirements/controller.txt): %s' % CRYPTOGRAPHY_IMPORT_ERROR)
+        raise VerifyError('evidence verification needs the Python package "cryptography" on the controller; install the '
+                          'collection\'s requirements/collection.txt (pip install "cryptography>=41.0"): %s' % CRYPTOGRAPHY_IMPORT_ERROR)
 
 
 def moment(value: t.Any, name: str) -> _dt.datetime:

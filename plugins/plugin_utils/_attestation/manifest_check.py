@@ -147,7 +147,8 @@ def crl_parse_problem(text: str) -> t.Optional[str]:
     try:
         from cryptography import x509  # pylint: disable=import-outside-toplevel
     except ImportError:
-        return 'cannot check the CRL: the Python package "cryptography" is not installed on the controller'
+        return ('cannot check the CRL: the Python package "cryptography" is not installed on the controller; install the '
+                'collection\'s requirements/collection.txt (pip install "cryptography>=41.0")')
     try:
         x509.load_pem_x509_crl(text.encode('utf-8'))
     except ValueError as exc:

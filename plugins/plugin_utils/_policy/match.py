@@ -42,8 +42,8 @@ try:
 except ImportError:
     HAS_JMESPATH = False
 
-JMESPATH_MISSING = ("the jmespath Python library is not installed on the controller; "
-                    "install requirements/controller.txt (pip install jmespath)")
+JMESPATH_MISSING = ('the Python package "jmespath" is not installed on the controller; '
+                    'install the collection\'s requirements/collection.txt (pip install "jmespath>=1.0.1,<2")')
 
 # Plain match fields, in the order they are shown.
 PLAIN_FIELDS = ('vendor', 'device', 'class', 'subsystem_vendor', 'subsystem_device', 'bdf', 'driver', 'tsm')

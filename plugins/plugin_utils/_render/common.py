@@ -55,7 +55,7 @@ def _int(value: t.Any) -> int:
         return 0
 
 
-def _rollout_device(host: str, dev: Mapping[str, t.Any]) -> dict[str, t.Any]:
+def rollout_device(host: str, dev: Mapping[str, t.Any]) -> dict[str, t.Any]:
     verdict = _map(dev.get('verdict'))
     if dev.get('action') in REJECTING_ACTIONS or verdict.get('status') == 'contraindicated':
         status = 'refused' if dev.get('action') == 'refused' else 'rejected'
@@ -71,7 +71,7 @@ def _rollout(report: Mapping[str, t.Any]) -> dict[str, t.Any]:
     hosts, devices, actions = [], [], Counter()  # type: ignore[var-annotated]
     for summary in [_map(s) for s in _list(report.get('hosts'))]:
         name = summary.get('host')
-        rows = [_rollout_device(name, _map(d)) for d in _list(summary.get('devices'))]
+        rows = [rollout_device(name, _map(d)) for d in _list(summary.get('devices'))]
         devices.extend(rows)
         counts = _map(summary.get('counts'))
         actions.update({k: _int(v) for k, v in _map(counts.get('actions')).items() if _int(v)})

@@ -45,4 +45,13 @@ mkdir -p "$WORK/project"
 (cd "$WORK/project" && draft)
 [ -s "$WORK/project/tdisp-reports/drafts/golden-h100.yml" ] || fail "no draft under ./tdisp-reports"
 same "$(golden_state)" "$before" "the golden device's state after the second draft"
+
+echo "== the draft, put in a user's inventory, passes yamllint and ansible-lint (yaml[indentation] and the rest)"
+mkdir -p "$WORK/project/inventory/group_vars/all"
+cp "$WORK/project/tdisp-reports/drafts/golden-h100.yml" "$WORK/project/inventory/group_vars/all/golden-h100.yml"
+# yamllint's default rules, with ansible-lint's line length (digests are one word each)
+(cd "$WORK/project" && yamllint -s -d '{extends: default, rules: {line-length: {max: 160}}}' inventory) \
+    || fail "the draft does not pass yamllint"
+(cd "$WORK/project" && ansible-lint --offline --nocolor --profile production inventory/group_vars/all/golden-h100.yml) \
+    || fail "the draft does not pass ansible-lint"
 echo "draft_manifest: all checks passed"

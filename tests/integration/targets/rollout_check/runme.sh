@@ -18,8 +18,8 @@ python3 - "$WORK/reports" <<'PY'
 import json, os, sys
 rdir = sys.argv[1]
 files = sorted(os.listdir(rdir))
-# the plan in every report format, and only the check-mode report
-assert files == ["rollout-2026.11.1-check." + s for s in ("html", "json", "junit.xml", "md")], "report files: %s" % files
+# the plan in the four default formats (tdisp_report_formats), and nothing else
+assert files == ["rollout-2026.11.1-check" + s for s in (".html", ".json", ".junit.xml", ".md")], "report files: %s" % files
 rep = json.load(open(os.path.join(rdir, "rollout-2026.11.1-check.json")))
 assert rep["kind"] == "rollout" and rep["check_mode"] is True, rep
 assert rep["policy_version"] == "2026.11.1", rep["policy_version"]

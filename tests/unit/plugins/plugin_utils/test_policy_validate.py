@@ -332,8 +332,8 @@ def test_plain_fields_validate_without_jmespath(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(_policy_match, 'HAS_JMESPATH', False)
     assert validate(policy({'id': 'v', 'vendor': '0x1af4', 'trust': 'normal'}), MANIFESTS).rules[0].id == 'v'
     line = one_error(policy({'id': 'g', 'match': H100, 'trust': 'normal'}))
-    assert line == ('tdisp_policy.rules[0] (id g).match: the jmespath Python library is not installed on the controller; '
-                    'install requirements/controller.txt (pip install jmespath)')
+    assert line == ('tdisp_policy.rules[0] (id g).match: the Python package "jmespath" is not installed on the controller; '
+                    'install the collection\'s requirements/collection.txt (pip install "jmespath>=1.0.1,<2")')
 
 
 # ---- the complete example of docs/policy.md ----------------------------------------------------------------------
