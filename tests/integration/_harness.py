@@ -8,8 +8,10 @@ Its optional ``scenario`` file names the scenario to start (first non-comment li
 2. writes a static inventory of the running fleet (``tdisp-sim inventory --static``),
 3. runs ``runme.sh`` in the target directory with this environment:
    ``TDISP_SIM`` (path of the tdisp-sim command), ``TDISP_SIM_MOUNT``, ``TDISP_SIM_RUN_DIR``,
-   ``INVENTORY`` (the inventory file), ``ANSIBLE_CONFIG`` (the repository's ansible.cfg), and
-   ``PATH`` with the virtualenv's bin directory first,
+   ``INVENTORY`` (the inventory file), ``ANSIBLE_CONFIG`` (the repository's ansible.cfg),
+   ``ANSIBLE_INJECT_FACT_VARS=False`` (the coming default of ``INJECT_FACTS_AS_VARS``: every target
+   proves that nothing reads a fact as a top-level variable), and ``PATH`` with the virtualenv's bin
+   directory first,
 4. always stops the simulator (and removes the temporary directory).
 
 ``run_target`` returns the exit code and the combined output; the pytest side fails with it.
@@ -100,6 +102,7 @@ class Simulator:
             "TDISP_SIM_RUN_DIR": self.run_dir,
             "INVENTORY": self.inventory,
             "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+            "ANSIBLE_INJECT_FACT_VARS": "False",
             "ANSIBLE_LOCAL_TEMP": os.path.join(self.base, "ansible-tmp"),
             "PATH": str(VENV_BIN) + os.pathsep + env.get("PATH", ""),
         })
