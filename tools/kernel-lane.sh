@@ -33,7 +33,7 @@ need chroot coreutils
 need dpkg-deb dpkg
 need apt-get apt
 # a static busybox (the package busybox ships a dynamic one)
-LC_ALL=C ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || need_pkgs+=(busybox-static)
+case "$(LC_ALL=C ldd /bin/busybox 2>&1)" in *"not a dynamic"*) ;; *) need_pkgs+=(busybox-static) ;; esac
 [ -f "$KEYRING" ] || need_pkgs+=(debian-archive-keyring)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     [ "$(id -u)" = 0 ] || die "needs root to install ${need_pkgs[*]}"
@@ -156,7 +156,7 @@ timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 \
     -machine q35 -accel "$ACCEL" -cpu max -smp "${KERNEL_LANE_SMP:-2}" -m "${KERNEL_LANE_MEM:-2048}" \
     -nodefaults -display none -no-reboot -serial stdio \
     -kernel "$MODDIR/vmlinuz" -initrd "$INITRD" \
-    -append "console=ttyS0 loglevel=4 panic=-1 tdisp.dir=$ROOT tdisp.mods=$K/kroot/usr/lib/modules tdisp.ko=$KO" \
+    -append "console=ttyS0 loglevel=4 panic=-1 tdisp.dir=$ROOT tdisp.mods=$K/kroot/usr/lib/modules tdisp.ko=$KO tdisp.kconfig=$S/usr/src/linux-headers-$KREL/.config" \
     -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
     -virtfs "local,path=$OUT,mount_tag=out,security_model=none,multidevs=remap" \
     -device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0,addr=0x10 \
