@@ -47,3 +47,8 @@ clean:
 
 compat: env
 	./tools/compat.sh
+
+# The real-kernel lane (docs/kernel-lane.md): Debian's 7.3 kernel under QEMU TCG, cached in build/kernel.
+.PHONY: kernel-test
+kernel-test: env
+	./tools/kernel-lane.sh

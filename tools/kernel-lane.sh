@@ -131,7 +131,7 @@ isum=$(cat "$ROOT/tests/kernel/init" "$K/kernel.release" | sha256sum | cut -c1-1
 if [ ! -f "$INITRD" ] || [ "$(cat "$K/initramfs.sum" 2>/dev/null)" != "$isum" ]; then
     say "building the initramfs"
     I=$K/initramfs; rm -rf "$I"; mkdir -p "$I"/{bin,lib,proc,sys,dev,lower,rw,newroot}
-    cp /bin/busybox "$I/bin/busybox"
+    cp /bin/busybox "$I/bin/busybox"; ln -s busybox "$I/bin/sh"
     cp "$ROOT/tests/kernel/init" "$I/init"; chmod 755 "$I/init"
     for m in 9pnet_virtio 9p overlay; do
         modprobe -d "$K/kroot/usr" -S "$KREL" --show-depends "$m" | awk '$1 == "insmod" {print $2}'

@@ -181,6 +181,8 @@ def as_nobody(path: str, value: str) -> int:
 
 def walk(nic: str, bdfs: list[str]) -> None:
     """The module integration walk on the e1000e: info, lock, accept, trust, unlock."""
+    if not load_module(bdfs):
+        return
     base = {'state_dir': STATE, 'unbind_driver': True}
     dev = info()['by_bdf']
     for bdf in bdfs:
@@ -245,6 +247,7 @@ all:
       ansible_python_interpreter: {python}
       tdisp_state_dir: {state}
       tdisp_evidence_endpoint: netlink
+      tdisp_acceptance_force: true  # the lane blocks a spare nvme on purpose (lockout preflight)
   vars:
     tdisp_report_dir: {reports}
     tdisp_policy:
@@ -254,6 +257,8 @@ all:
       rules:
         - {{id: nvme-first, bdf: "{nvme0}", trust: adversary}}
         - {{id: nvme-second, bdf: "{nvme1}", trust: reject}}
+      expected:
+        - {{id: nvme, vendor: "0x1b36", device: "0x0010", count: 2}}
 """
 
 
@@ -268,8 +273,28 @@ def playbook(name: str, inv: str, check_mode: bool = False) -> tuple[int, str]:
     return proc.returncode, proc.stdout
 
 
+def load_module(bdfs: list[str]) -> bool:
+    """(Re)load the test TSM on these devices; True when the kernel took it."""
+    if os.path.isdir('/sys/module/tdisp_test_tsm'):
+        subprocess.run(['rmmod', 'tdisp_test_tsm'], check=True)
+    gone = not os.listdir('/sys/class/tsm') and not any(
+        os.path.isdir(os.path.join(SYS, b, 'tsm')) or os.path.exists(os.path.join(SYS, b, 'trust_policy'))
+        for b in os.listdir(SYS))
+    check('after rmmod the kernel hides tsm/ (last link TSM gone) and no TSM is left', gone)
+    subprocess.run(['insmod', os.environ['TDISP_KO'], 'bdfs=' + ','.join(bdfs)], check=True)
+    return check('insmod on %s: tsm0 and tsm1 again' % ','.join(bdfs), sorted(os.listdir('/sys/class/tsm')) == ['tsm0', 'tsm1'])
+
+
 def rollout_audit(nvme0: str, nvme1: str, bdfs: list[str]) -> None:
-    """One host, policy by BDF: the nvme devices get adversary and blocked before nvme loads."""
+    """One host, policy by BDF: the nvme devices get adversary and blocked before nvme loads.
+
+    Only the two nvme devices carry the test attributes here: the e1000e and the virtio-rng were
+    probed at boot, so design B's trust_policy can never change on them (EBUSY), and a policy
+    that gives them any level cannot converge (see docs/kernel-lane.md).
+    """
+    if not load_module([nvme0, nvme1]):
+        return
+    bdfs = [nvme0, nvme1]
     reports = '/tmp/tdisp-reports'
     inv = '/tmp/kernel-lane-inventory.yml'
     with open(inv, 'w') as f:
@@ -310,9 +335,6 @@ def rollout_audit(nvme0: str, nvme1: str, bdfs: list[str]) -> None:
             report = json.load(f)
     check('audit report written', bool(report), found)
     print('  audit report: %s' % json.dumps(report)[:1500])
-    before = snapshot(bdfs)
-    rc, _ = playbook('rollout', inv)
-    check('a second rollout passes and changes nothing in the kernel', rc == 0 and snapshot(bdfs) == before)
 
 
 def main() -> int:
