@@ -105,7 +105,11 @@ if [ ! -f "$K/sysroot.done" ]; then
     say "unpacking the build root (gcc, kbuild, headers, pahole)"
     rm -rf "$S"; mkdir -p "$S"/usr/{bin,sbin,lib,lib64} "$S/proc" "$S/tmp"
     for d in bin sbin lib lib64; do ln -s "usr/$d" "$S/$d"; done
-    for f in "$DEBS"/*.deb; do dpkg-deb -x "$f" "$S"; done
+    for f in "$DEBS"/*.deb; do
+        case "${f##*/}" in linux-binary-*|linux-modules-*) continue ;; esac  # the kernel itself: kroot
+        dpkg-deb -x "$f" "$S"
+    done
+    rm -rf "$S/usr/share/doc" "$S/usr/share/man" "$S/usr/share/locale"
     ln -sf mawk "$S/usr/bin/awk"   # an alternative that dpkg would have made
     touch "$K/sysroot.done"
 fi
