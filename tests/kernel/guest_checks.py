@@ -334,7 +334,11 @@ def rollout_audit(nvme0: str, nvme1: str, bdfs: list[str]) -> None:
         with open(sorted(found)[-1]) as f:
             report = json.load(f)
     check('audit report written', bool(report), found)
-    print('  audit report: %s' % json.dumps(report)[:1500])
+    drift = report.get('drift', [])
+    check('audit: no drift on the two nvme devices', not [d for d in drift if d.get('bdf') in (nvme0, nvme1)],
+          [d for d in drift if d.get('bdf') in (nvme0, nvme1)])
+    others = sorted({'%s %s' % (d.get('bdf'), d.get('kind')) for d in drift})
+    print('  audit drift elsewhere (devices without a trust ABI): %s' % ', '.join(others))
 
 
 def main() -> int:

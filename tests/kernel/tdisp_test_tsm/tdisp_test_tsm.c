@@ -26,6 +26,10 @@
  *
  * Every "a driver is bound" check reads the real dev->driver under the
  * device lock; bind and unbind are the driver core's own.
+ *
+ * Locking: tdt_lock (lock/accept state) is taken before the device lock,
+ * never inside it; the trust policy is guarded by the device lock alone,
+ * because the driver core calls tdt_pm_activate() with it held.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -77,7 +81,7 @@ struct tdt_dev {
 	bool policy_file;
 	bool locked;
 	bool accepted;
-	enum tdt_policy policy;
+	enum tdt_policy policy;	/* written only under the device lock */
 };
 
 struct tdt_link_ctx {
@@ -309,8 +313,7 @@ static ssize_t trust_policy_show(struct device *dev, struct device_attribute *at
 {
 	struct tdt_dev *td = tdt_find(dev);
 
-	guard(mutex)(&tdt_lock);
-	return sysfs_emit(buf, "%s\n", tdt_policy_names[td ? td->policy : TDT_DEFAULT]);
+	return sysfs_emit(buf, "%s\n", tdt_policy_names[td ? READ_ONCE(td->policy) : TDT_DEFAULT]);
 }
 
 static ssize_t trust_policy_store(struct device *dev, struct device_attribute *attr,
@@ -333,9 +336,7 @@ static ssize_t trust_policy_store(struct device *dev, struct device_attribute *a
 	if (dev_can_match(dev) || dev->driver) {
 		rc = -EBUSY;
 	} else {
-		mutex_lock(&tdt_lock);
-		td->policy = i;
-		mutex_unlock(&tdt_lock);
+		WRITE_ONCE(td->policy, i);
 	}
 	device_unlock(dev);
 	return rc ? rc : len;
@@ -350,9 +351,7 @@ static int tdt_pm_activate(struct device *dev)
 
 	if (!td)
 		return 0;
-	mutex_lock(&tdt_lock);
-	policy = td->policy;
-	mutex_unlock(&tdt_lock);
+	policy = READ_ONCE(td->policy);	/* written under the device lock, which is held here */
 	if (policy == TDT_DISABLED)
 		return -EPERM;
 	if (policy == TDT_FULL && td->pdev->untrusted)
