@@ -24,6 +24,9 @@
  *    the PCI core marks untrusted;
  *  - optionally (pci_mode=1) adds the out-of-tree tsmN/pci_mode attribute.
  *
+ * With guest=0 pci_mode=0 only the TEE bit and the two TSMs remain: what
+ * mainline 7.3 itself shows for a TEE-capable endpoint.
+ *
  * Every "a driver is bound" check reads the real dev->driver under the
  * device lock; bind and unbind are the driver core's own.
  *
@@ -55,6 +58,10 @@ MODULE_PARM_DESC(bdfs, "comma-separated PCI names that get the test TSM attribut
 static bool link = true;
 module_param(link, bool, 0444);
 MODULE_PARM_DESC(link, "register a link TSM (kernel host-side tsm/ attributes)");
+
+static bool guest = true;
+module_param(guest, bool, 0444);
+MODULE_PARM_DESC(guest, "add tsm/lock, tsm/unlock, tsm/accept and trust_policy (0: what mainline 7.3 shows)");
 
 static bool pci_mode = true;
 module_param(pci_mode, bool, 0444);
@@ -185,44 +192,14 @@ static ssize_t lock_show(struct device *dev, struct device_attribute *attr, char
 	return sysfs_emit(buf, "%s\n", dev_name(&tdt_devsec_tsm->dev));
 }
 
-static ssize_t lock_store(struct device *dev, struct device_attribute *attr,
-			  const char *buf, size_t len)
-{
-	struct tdt_dev *td = tdt_find(dev);
-	int id, rc;
-
-	if (sscanf(buf, "tsm%d\n", &id) != 1)
-		return -EINVAL;
-	if (!td)
-		return -ENXIO;
-	rc = mutex_lock_interruptible(&tdt_lock);
-	if (rc)
-		return rc;
-	rc = -EBUSY;
-	if (td->locked || td->pdev->tsm)
-		goto out;
-	rc = -ENXIO;
-	if (id != tdt_devsec_tsm->id)
-		goto out;
-	rc = device_lock_interruptible(dev);
-	if (rc)
-		goto out;
-	if (dev->driver) {
-		rc = -EBUSY;
-	} else {
-		td->locked = true;
-		td->accepted = false;
-		rc = 0;
-	}
-	device_unlock(dev);
-out:
-	mutex_unlock(&tdt_lock);
-	return rc ? rc : len;
-}
-static DEVICE_ATTR_RW(lock);
-
-static ssize_t unlock_store(struct device *dev, struct device_attribute *attr,
-			    const char *buf, size_t len)
+/*
+ * The common shape of lock, unlock and accept (kernel-abi.md section 9): under
+ * tdt_lock, @refuse gives the state errors (checked first); then, under the
+ * device lock, a bound driver is EBUSY, else @step makes the transition.
+ */
+static ssize_t tdt_guest_store(struct device *dev, size_t len, int arg,
+			       int (*refuse)(struct tdt_dev *td, int arg),
+			       int (*step)(struct tdt_dev *td))
 {
 	struct tdt_dev *td = tdt_find(dev);
 	int rc;
@@ -232,23 +209,59 @@ static ssize_t unlock_store(struct device *dev, struct device_attribute *attr,
 	rc = mutex_lock_interruptible(&tdt_lock);
 	if (rc)
 		return rc;
-	rc = -EINVAL;
-	if (!td->locked || !sysfs_streq(buf, dev_name(&tdt_devsec_tsm->dev)))
-		goto out;
-	rc = device_lock_interruptible(dev);
-	if (rc)
-		goto out;
-	if (dev->driver) {
-		rc = -EBUSY;
-	} else {
-		td->locked = false;
-		td->accepted = false;
-		rc = 0;
+	rc = refuse(td, arg);
+	if (!rc)
+		rc = device_lock_interruptible(dev);
+	if (!rc) {
+		rc = dev->driver ? -EBUSY : step(td);
+		device_unlock(dev);
 	}
-	device_unlock(dev);
-out:
 	mutex_unlock(&tdt_lock);
 	return rc ? rc : len;
+}
+
+static int lock_refuse(struct tdt_dev *td, int id)
+{
+	if (td->locked || td->pdev->tsm)
+		return -EBUSY;	/* a TSM context already: locked, or link-connected */
+	return id == tdt_devsec_tsm->id ? 0 : -ENXIO;
+}
+
+static int lock_step(struct tdt_dev *td)
+{
+	td->locked = true;
+	td->accepted = false;
+	return 0;
+}
+
+static ssize_t lock_store(struct device *dev, struct device_attribute *attr,
+			  const char *buf, size_t len)
+{
+	int id;
+
+	if (sscanf(buf, "tsm%d\n", &id) != 1)
+		return -EINVAL;
+	return tdt_guest_store(dev, len, id, lock_refuse, lock_step);
+}
+static DEVICE_ATTR_RW(lock);
+
+static int unlock_refuse(struct tdt_dev *td, int name_matches)
+{
+	return td->locked && name_matches ? 0 : -EINVAL;
+}
+
+static int unlock_step(struct tdt_dev *td)
+{
+	td->locked = false;
+	td->accepted = false;
+	return 0;
+}
+
+static ssize_t unlock_store(struct device *dev, struct device_attribute *attr,
+			    const char *buf, size_t len)
+{
+	return tdt_guest_store(dev, len, sysfs_streq(buf, dev_name(&tdt_devsec_tsm->dev)),
+			       unlock_refuse, unlock_step);
 }
 static DEVICE_ATTR_WO(unlock);
 
@@ -260,38 +273,29 @@ static ssize_t accept_show(struct device *dev, struct device_attribute *attr, ch
 	return sysfs_emit(buf, "%d\n", td && td->accepted);
 }
 
+static int accept_refuse(struct tdt_dev *td, int unused)
+{
+	return td->locked ? 0 : -EINVAL;
+}
+
+static int accept_step(struct tdt_dev *td)
+{
+	if (td->accepted)
+		return 0;	/* already in RUN: success, no action */
+	if (READ_ONCE(accept_errno) > 0)
+		return -READ_ONCE(accept_errno);	/* the TSM run() step failed */
+	td->accepted = true;
+	return 0;
+}
+
 static ssize_t accept_store(struct device *dev, struct device_attribute *attr,
 			    const char *buf, size_t len)
 {
-	struct tdt_dev *td = tdt_find(dev);
 	bool val;
-	int rc;
 
 	if (kstrtobool(buf, &val) || !val)
 		return -EINVAL;	/* there is no "unaccept" verb */
-	if (!td)
-		return -ENXIO;
-	rc = mutex_lock_interruptible(&tdt_lock);
-	if (rc)
-		return rc;
-	rc = -EINVAL;
-	if (!td->locked)
-		goto out;
-	rc = device_lock_interruptible(dev);
-	if (rc)
-		goto out;
-	if (dev->driver)
-		rc = -EBUSY;
-	else if (td->accepted)
-		rc = 0;
-	else if (READ_ONCE(accept_errno) > 0)
-		rc = -READ_ONCE(accept_errno);	/* the TSM run() step failed */
-	else
-		td->accepted = true;
-	device_unlock(dev);
-out:
-	mutex_unlock(&tdt_lock);
-	return rc ? rc : len;
+	return tdt_guest_store(dev, len, 0, accept_refuse, accept_step);
 }
 static DEVICE_ATTR_RW(accept);
 
@@ -417,9 +421,11 @@ static void tdt_teardown_devs(void)
 			sysfs_remove_group(&dev->kobj, &tdt_guest_group);
 		if (td->policy_file)
 			device_remove_file(dev, &dev_attr_trust_policy);
-		device_lock(dev);
-		dev->pm_domain = td->orig_pm_domain;
-		device_unlock(dev);
+		if (guest) {
+			device_lock(dev);
+			dev->pm_domain = td->orig_pm_domain;
+			device_unlock(dev);
+		}
 		td->group_merged = td->group_created = td->policy_file = false;
 	}
 }
@@ -493,7 +499,7 @@ static int __init tdt_init(void)
 
 	tdt_pm_domain.ops = *pci_bus_type.pm;
 	tdt_pm_domain.activate = tdt_pm_activate;
-	for (int i = 0; i < tdt_ndevs; i++) {
+	for (int i = 0; guest && i < tdt_ndevs; i++) {
 		struct tdt_dev *td = &tdt_devs[i];
 		struct device *dev = &td->pdev->dev;
 
