@@ -65,8 +65,8 @@ APT=(-o "Dir::Etc::SourceList=$K/apt/etc/sources.list" -o Dir::Etc::SourceParts=
 # The package set: the kernel (image, modules), the headers and kbuild for the out-of-tree
 # module, and a minimal sid userland with the compiler the kernel was built with (gcc-16) and
 # pahole (module BTF), into which the module is built with chroot.
-KPKGS=(linux-binary-$SERIES-$FLAVOUR linux-modules-$SERIES-$FLAVOUR)
-BPKGS=(linux-headers-$SERIES-$FLAVOUR make dwarves dash bash coreutils sed grep mawk findutils diffutils)
+KPKGS=("linux-binary-$SERIES-$FLAVOUR" "linux-modules-$SERIES-$FLAVOUR")
+BPKGS=("linux-headers-$SERIES-$FLAVOUR" make dwarves dash bash coreutils sed grep mawk findutils diffutils)
 if [ ! -f "$K/debs.done" ]; then
     say "apt (private, $K/apt): update"
     apt-get "${APT[@]}" -q update >"$K/apt.log" 2>&1 || die "apt-get update of the private sources failed (see $K/apt.log)"
