@@ -15,6 +15,7 @@ FLAVOUR=amd64
 SUITES="experimental sid"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 T0=$(date +%s)
+[ -x "$ROOT/.venv/bin/python" ] || { echo "kernel-lane: no .venv: run make env (or make kernel-test)" >&2; exit 1; }
 
 say() { echo "kernel-lane: $*"; }
 die() { echo "kernel-lane: $*" >&2; exit 1; }
