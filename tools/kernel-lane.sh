@@ -80,13 +80,14 @@ if [ ! -f "$K/debs.done" ]; then
     touch "$K/debs.done"
 fi
 DEBS=$K/apt/cache/archives
+newest_deb() { find "$DEBS" -maxdepth 1 -name "${1}_*.deb" | sort -V | tail -1; }
 
 # --- the kernel: vmlinuz and modules from the packages ----------------------------------------
 if [ ! -f "$K/kernel.done" ]; then
     say "extracting the kernel packages"
     rm -rf "$K/kroot"; mkdir -p "$K/kroot"
     for p in "${KPKGS[@]}"; do
-        f=$(ls "$DEBS/${p}_"*.deb 2>/dev/null | sort -V | tail -1)
+        f=$(newest_deb "$p")
         [ -n "$f" ] || die "package $p missing from $DEBS"
         dpkg-deb -x "$f" "$K/kroot"
     done
@@ -94,7 +95,7 @@ if [ ! -f "$K/kernel.done" ]; then
     [ "$(echo "$kv" | wc -w)" = 1 ] || die "expected one kernel in the packages, found: $kv"
     depmod -b "$K/kroot/usr" "$kv" 2>/dev/null
     echo "$kv" >"$K/kernel.release"
-    dpkg-deb -f "$(ls "$DEBS/linux-binary-$SERIES-${FLAVOUR}_"*.deb | sort -V | tail -1)" Version >"$K/kernel.version"
+    dpkg-deb -f "$(newest_deb "linux-binary-$SERIES-$FLAVOUR")" Version >"$K/kernel.version"
     touch "$K/kernel.done"
 fi
 KREL=$(cat "$K/kernel.release")
