@@ -16,6 +16,7 @@ help:
 	@echo "make package    - build the collection tarball, check it with galaxy-importer, install it and run it from a user project"
 	@echo "make docs       - lint the collection docs and build the docsite (build/docs/site/build/html)"
 	@echo "make sim-sdist  - the simulator as a Python sdist (build/dist; or: pip install ./simulator)"
+	@echo "make kernel-test - the real-kernel lane: Debian's 7.3 kernel under QEMU, the collection on real sysfs (docs/kernel-lane.md)"
 	@echo "make ee-context - the execution environment's build context (build/ee/context; building it needs podman or docker)"
 
 system-deps:
@@ -67,3 +68,8 @@ sim-sdist: env
 ee-context: env
 	./tools/package.sh >/dev/null
 	$(VENV)/bin/ansible-builder create -f execution-environment.yml -c build/ee/context --output-filename Containerfile
+
+# The real-kernel lane (docs/kernel-lane.md): Debian's 7.3 kernel under QEMU TCG, cached in build/kernel.
+.PHONY: kernel-test
+kernel-test: env
+	./tools/kernel-lane.sh
