@@ -191,11 +191,11 @@ def walk(nic: str, bdfs: list[str]) -> None:
           all((dev[b]['tsm_side'], dev[b]['trust_abi']) == ('both', 'trust_policy') for b in bdfs))
 
     before = snapshot(bdfs)
-    res = module('tdisp_device', dict(base, devices=[{'bdf': nic, 'state': 'run'}], tsm='tsm1'), check_mode=True)
+    res = module('tdisp_device', dict(base, devices=[{'bdf': nic, 'state': 'run', 'unverified': True}], tsm='tsm1'), check_mode=True)
     check('check mode: lock+accept planned', res.get('changed') is True and not res.get('failed'), res.get('msg'))
     check('check mode wrote nothing (sysfs and driver unchanged)', snapshot(bdfs) == before)
 
-    res = module('tdisp_device', dict(base, devices=[{'bdf': nic, 'state': 'run'}], tsm='tsm1'))
+    res = module('tdisp_device', dict(base, devices=[{'bdf': nic, 'state': 'run', 'unverified': True}], tsm='tsm1'))
     check('lock+accept with e1000e bound (unbind, lock, accept, rebind)',
           res.get('changed') is True and not res.get('failed'), res.get('msg'))
     check('kernel: locked by tsm1, accepted, e1000e bound again',
@@ -203,7 +203,7 @@ def walk(nic: str, bdfs: list[str]) -> None:
           (read(nic, 'tsm/lock'), read(nic, 'tsm/accept'), driver(nic)))
     compare(res.get('devices', [{}])[0].get('after', {}), nic, 'tdisp_device after')
     before = snapshot(bdfs)
-    res = module('tdisp_device', dict(base, devices=[{'bdf': nic, 'state': 'run'}], tsm='tsm1'))
+    res = module('tdisp_device', dict(base, devices=[{'bdf': nic, 'state': 'run', 'unverified': True}], tsm='tsm1'))
     check('re-run changes nothing', res.get('changed') is False and not res.get('failed') and snapshot(bdfs) == before,
           res.get('msg'))
 
@@ -225,7 +225,7 @@ def walk(nic: str, bdfs: list[str]) -> None:
 
     # a kernel error in the middle of a sequence: the TSM's run step fails with EIO
     write(PARAM, str(errno.EIO))
-    res = module('tdisp_device', dict(base, devices=[{'bdf': nic, 'state': 'run'}], tsm='tsm1'))
+    res = module('tdisp_device', dict(base, devices=[{'bdf': nic, 'state': 'run', 'unverified': True}], tsm='tsm1'))
     write(PARAM, '0')
     msg = res.get('msg', '')
     check('accept failing in the kernel (EIO) arrives as one line naming tsm/accept',
