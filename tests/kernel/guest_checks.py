@@ -358,7 +358,7 @@ def rollout_audit(nvme0: str, nvme1: str, bdfs: list[str]) -> None:
     check('audit passes', rc == 0)
     found = []
     for root, _dirs, files in os.walk(reports):
-        found += [os.path.join(root, f) for f in files if f.startswith('audit')]
+        found += [os.path.join(root, f) for f in files if f.startswith('audit') and f.endswith('.json')]
     report = {}
     if found:
         with open(sorted(found)[-1]) as f:
