@@ -25,7 +25,6 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.coco.tdisp.plugins.plugin_utils import _acceptance, _policy
-from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation import manifests_errors
 from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError
 
 display = Display()
@@ -72,14 +71,9 @@ class ActionModule(ActionBase):
         host = to_text(task_vars.get('inventory_hostname', self._task.get_name()))
         critical = args['critical_devices']
         # Bad input fails here, on the controller, before any module runs on the host.
-        try:
-            checked = _policy.validate(args['policy'], args['manifests'])
-        except _policy.PolicyError as err:
-            raise AnsibleActionFail('refused before any host was read: the policy has %d problem%s: %s'
-                                    % (len(err.problems), '' if len(err.problems) == 1 else 's', '; '.join(err.problems))) from None
-        problems = manifests_errors(args['manifests'])
-        if problems:
-            raise AnsibleActionFail('refused before any host was read: reference manifests: %s' % '; '.join(problems))
+        checked, problems = _acceptance.check_inputs(args['policy'], args['manifests'])
+        if problems or checked is None:
+            raise AnsibleActionFail(_acceptance.refusal(problems))
         for warning in checked.warnings:
             display.warning('%s: %s' % (host, warning))
         run = _Run(self, task_vars, args, host, checked)

@@ -26,6 +26,7 @@ import typing as t
 from collections.abc import Mapping, Sequence
 
 from ansible_collections.coco.tdisp.plugins.plugin_utils import _policy
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation import manifests_errors
 from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError
 
 LOCKED_STATES = ('locked', 'run')
@@ -61,6 +62,22 @@ def _now(now: t.Any) -> datetime.datetime:
             raise AcceptanceError(['now: %r is not an ISO 8601 timestamp' % (now,)]) from None
         return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
     raise AcceptanceError(['now: %r is not a timestamp' % (now,)])
+
+
+def check_inputs(policy: t.Any, manifests: t.Any) -> tuple[t.Optional[_policy.Policy], list[str]]:
+    """The validated policy (None when it does not validate) and every problem of it and the manifests, one line each."""
+    try:
+        checked = _policy.validate(policy, manifests if manifests is not None else {})
+    except _policy.PolicyError as err:
+        return None, ['the policy: %s' % p for p in err.problems]
+    if not isinstance(manifests, Mapping):
+        return checked, []
+    return checked, ['reference manifests: %s' % p for p in manifests_errors(manifests)]
+
+
+def refusal(problems: Sequence[str]) -> str:
+    """The message of a refusal of the inputs: a heading line, then one line per problem."""
+    return 'refused before any host was read: %d problem%s:\n%s' % (len(problems), '' if len(problems) == 1 else 's', '\n'.join(problems))
 
 
 def _devices(info: t.Any) -> list[Mapping[str, t.Any]]:
