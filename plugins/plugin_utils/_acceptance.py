@@ -43,7 +43,12 @@ ACTIONS = (
     'refused',          # a change that needs allow_disruptive, or a device the kernel cannot take there
     'abandon',          # locked by this run but its evidence cannot be read: unlock it again, keep its level, host not converged
     'rejected',         # kept out: its evidence failed (or it was revoked) under this policy version; not locked again
+    'recover',          # in RUN with an unfinished accept/trust transaction (a run died): accept again at the verified generation
+    'unexplained_state',  # in RUN or at tcb without a committed acceptance record: drift, never confirmed; no write
+    'unknown_identity',   # its identity attributes are unreadable or malformed: no rule can be said to match; no write
 )
+# The actions that leave the host not converged (the wave gate fails on them).
+REFUSING = ('refused', 'abandon', 'unexplained_state', 'unknown_identity')
 
 
 class AcceptanceError(TdispError):
@@ -164,9 +169,9 @@ def step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now:
             out['lock'].append({'bdf': bdf, 'state': 'locked'})
         elif action == 'relock_and_verify':
             out['relock'].append({'bdf': bdf, 'state': 'locked'})
-        elif action == 'accept':
-            out['accept'].append({'bdf': bdf, 'state': 'run', 'generation': decision['evidence']['device_generation']})
-            if _level_change(device, 'tcb'):
+        elif action in ('accept', 'recover'):
+            out['accept'].append(_accept_entry(device, decision))
+            if _level_change(device, 'tcb') or action == 'recover':
                 out['trust_after_accept'].append({'bdf': bdf, 'level': 'tcb'})
         elif action == 'unlock':
             entry: dict[str, t.Any] = {'bdf': bdf, 'state': 'unlocked'}
@@ -180,7 +185,7 @@ def step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now:
             # A host problem, not a verdict: restore the device (no trust change, no rejection record)
             # and refuse, so that the host is not taken for converged and the gate stops.
             out['unlock'].append({'bdf': bdf, 'state': 'unlocked'})
-            out['refused'].append({'bdf': bdf, 'reason': why, 'rule': decision['rule']})
+            out['refused'].append({'bdf': bdf, 'reason': why, 'rule': decision['rule'], 'kind': action})
         elif action == 'rejected':
             out['rejected'].append({'bdf': bdf, 'reason': why, 'rule': decision['rule']})
             if _level_change(device, level):
@@ -189,8 +194,8 @@ def step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now:
             out['trust'].append({'bdf': bdf, 'level': level})
         elif action == 'none' and level == 'tcb' and _level_change(device, 'tcb'):
             out['trust'].append({'bdf': bdf, 'level': 'tcb'})
-        elif action == 'refused':
-            out['refused'].append({'bdf': bdf, 'reason': why, 'rule': decision['rule']})
+        elif action in REFUSING:
+            out['refused'].append({'bdf': bdf, 'reason': why, 'rule': decision['rule'], 'kind': action})
     try:
         out['preflight'] = _policy.preflight(devices, intended, [] if critical is None else critical)
     except _policy.PolicyError as exc:
@@ -235,6 +240,16 @@ def evidence_read_error(device: Mapping[str, t.Any]) -> t.Optional[str]:
     return None
 
 
+def _accept_entry(device: Mapping[str, t.Any], decision: Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """The ``tdisp_device`` entry that accepts a device pinned to the evidence that was verified: generation and leaf identity."""
+    entry: dict[str, t.Any] = {'bdf': device['bdf'], 'state': 'run', 'generation': decision['evidence']['device_generation']}
+    evidence = device.get('evidence') if isinstance(device.get('evidence'), Mapping) else {}
+    cert0 = ((evidence.get('objects') or {}).get('cert0') or {}) if isinstance(evidence.get('objects'), Mapping) else {}
+    if 'acceptance' in device and isinstance(cert0, Mapping) and isinstance(cert0.get('digest'), str):
+        entry['identity'] = cert0['digest']  # a target side with acceptance records (docs/reliability.md) pins it
+    return entry
+
+
 def _rejection_reason(decision: Mapping[str, t.Any]) -> str:
     evidence = decision.get('evidence') or {}
     reasons = list(evidence.get('reasons') or []) or list(evidence.get('failures') or []) or ['the evidence did not satisfy the rule']
@@ -250,6 +265,12 @@ def _action(device: Mapping[str, t.Any], decision: Mapping[str, t.Any], wanted: 
     guest = device.get('tsm_side') in GUEST_SIDES
     bdf = device['bdf']
     rejected = (record or {}).get('rejected')
+    strange = _policy.identity_problem(device)
+    if strange:
+        return 'unknown_identity', ('%s: its identity cannot be read (%s), so no rule can be said to match it (not even the default); '
+                                    'nothing is changed: fix the device or the kernel' % (bdf, strange))
+    if state == 'error':
+        return 'relock_and_verify', '%s is in TDISP ERROR: unlock, lock, verify again (no driver is bound: nothing disrupted)' % bdf
     if (wanted == 'tcb' and guest and state == 'unlocked' and isinstance(rejected, Mapping)
             and rejected.get('policy_version') == version and not locked_by_us):
         return 'rejected', ('at %s: rejected under policy %s (%s): %s; a new policy version, or '
@@ -263,6 +284,19 @@ def _action(device: Mapping[str, t.Any], decision: Mapping[str, t.Any], wanted: 
                                    % (bdf, unreadable))
             return 'refused', ('%s is TDISP %s but its evidence cannot be read (%s); nothing is changed: check tdisp_evidence_endpoint '
                                'and run as root (reading evidence needs CAP_NET_ADMIN)' % (bdf, state, unreadable))
+    drift = _policy.unexplained(device, record) if wanted == 'tcb' else None
+    if drift:
+        acceptance = _policy.acceptance_of(device, record)
+        if (state == 'run' and wanted == 'tcb' and acceptance.get('pending_step') in ('accept', 'trust_raise')
+                and decision['outcome']['trust'] == 'tcb'):
+            return 'recover', ('%s: a run died during its %s; its evidence verifies at generation %s: the transaction is finished '
+                               '(accept at that generation, then trust)' % (bdf, acceptance['pending_step'],
+                                                                         decision['evidence']['device_generation']))
+        if state == 'run' and wanted == 'tcb' and allow_disruptive:
+            return 'relock_and_verify', '%s; unlock, lock, verify again (disruptive, allowed)' % drift
+        return 'unexplained_state', ('%s; it is drift, not compliance: nothing is changed%s' % (
+            drift, ': set allow_disruptive (acceptance_allow_disruptive: true) to take it through lock, verify, accept'
+            if state == 'run' and wanted == 'tcb' else '; find out who set it'))
     if state == 'unknown':
         return 'refused', '%s: its TDISP state cannot be read (%s); fix the device or the kernel before the policy can act' % (
             bdf, '; '.join('%s: %s' % kv for kv in sorted((device.get('unknown') or {}).items())) or 'no reason given')
@@ -318,7 +352,7 @@ def _summary(plan: Mapping[str, t.Any]) -> dict[str, t.Any]:
     return {'actions': counts, 'outcomes': outcomes, 'verdicts': statuses,
             'contraindicated': statuses.get('contraindicated', 0),
             'rejected': counts['rejected'],
-            'pending': counts['lock_and_verify'] + counts['relock_and_verify'], 'refused': counts['refused'] + counts['abandon'],
+            'pending': counts['lock_and_verify'] + counts['relock_and_verify'], 'refused': sum(counts[a] for a in REFUSING),
             'changes': len(touched)}
 
 

@@ -253,12 +253,12 @@ def _require(entry: t.Mapping[str, t.Any], where: str, manifests: t.Optional[t.M
         for key, value in interface.items():
             if not isinstance(key, str) or not _KEY.fullmatch(key):
                 errors.append('%s.interface: %r is not a field name' % (where, key))
+            elif value is None or isinstance(value, (t.Mapping, list)):
+                errors.append('%s.interface.%s: must be a scalar (true/false, a number or a string), got %r' % (where, key, value))
             elif key not in INTERFACE_KEYS:
                 close = difflib.get_close_matches(key, INTERFACE_KEYS, n=1)
                 errors.append('%s.interface: unknown key %r;%s known keys: %s' % (
                     where, key, ' did you mean %s?' % close[0] if close else '', ', '.join(INTERFACE_KEYS)))
-            elif value is None or isinstance(value, (t.Mapping, list)):
-                errors.append('%s.interface.%s: must be a scalar (true/false, a number or a string), got %r' % (where, key, value))
     if len(errors) != count:
         return None
     return Requirement(manifest=manifest, min_status=min_status, interface=dict(interface))
