@@ -366,12 +366,17 @@ def version_key(version: str) -> tuple[t.Any, ...]:
 
 def summarize(host: str, policy: Mapping[str, t.Any], facts: Mapping[str, t.Any], plan: Mapping[str, t.Any],
               found: Mapping[str, Mapping[str, t.Any]], check_mode: bool, failure: t.Optional[str], changed: bool,
-              calls: Sequence[str] = ()) -> dict[str, t.Any]:
+              calls: Sequence[str] = (), outcomes: t.Optional[Mapping[str, Mapping[str, t.Any]]] = None,
+              run_id: t.Optional[str] = None) -> dict[str, t.Any]:
     """The per-host summary (``tdisp_acceptance_summary``) that the rollout gate and reports read.
 
     ``facts``: the last ``tdisp_device_info`` result; ``plan``: the last :func:`step` result (empty
-    when the run stopped before planning); ``found``: each device's state as the run found it.
+    when the run stopped before planning); ``found``: each device's state as the run found it;
+    ``outcomes``: per device what the modules reported (``converged`` from their final re-read,
+    ``evidence_changed``, ``recovered``, ``failed``, ``msg``). A device's ``converged`` is the
+    module's when it reported one, never the plan's.
     """
+    outcomes = outcomes or {}
     by_bdf = {d['bdf']: d for d in facts.get('devices') or [] if isinstance(d, Mapping)}
     expected: list[dict[str, t.Any]] = []
     if by_bdf:
@@ -397,6 +402,10 @@ def summarize(host: str, policy: Mapping[str, t.Any], facts: Mapping[str, t.Any]
                                                      'generation': verdict.get('generation'), 'reasons': verdict.get('reasons')},
             'exempt': d['exempt'],
         })
+        done = outcomes.get(d['bdf']) or {}
+        devices[-1].update({k: done[k] for k in ('converged', 'evidence_changed', 'recovered', 'unverified') if k in done})
+        if done.get('failed'):
+            devices[-1]['failed'] = done.get('msg') or 'failed'
     notes = []
     for d in devices:
         if d['verdict'] is not None and d['verdict']['status'] == 'contraindicated':
@@ -408,8 +417,17 @@ def summarize(host: str, policy: Mapping[str, t.Any], facts: Mapping[str, t.Any]
         notes.append('%s: %s' % (host, f.get('reason')))
     counts = dict(plan.get('summary') or {})
     refused = [dict(r, host=host) for r in plan.get('refused') or []]
+    for d in devices:
+        if d.get('evidence_changed'):
+            # The evidence moved between verification and trust: the device was not raised (or was lowered again).
+            refused.append({'bdf': d['bdf'], 'rule': d['rule'], 'kind': 'evidence_changed', 'host': host,
+                            'reason': '%s: evidence_changed: its evidence moved after it was verified; it is not trusted: %s'
+                                      % (d['bdf'], d.get('failed') or 'the module lowered it again')})
+        elif d.get('failed'):
+            refused.append({'bdf': d['bdf'], 'rule': d['rule'], 'kind': 'failed', 'host': host, 'reason': '%s: %s' % (d['bdf'], d['failed'])})
     converged = (failure is None and bool(plan) and not refused and counts.get('pending', 1) == 0
-                 and (not check_mode or counts.get('changes', 1) == 0))
+                 and (not check_mode or counts.get('changes', 1) == 0)
+                 and all(d.get('converged') is not False for d in devices))
     return {
         'host': host,
         'policy_version': plan.get('policy_version') or policy.get('version'),
@@ -421,6 +439,7 @@ def summarize(host: str, policy: Mapping[str, t.Any], facts: Mapping[str, t.Any]
         'contraindicated': counts.get('contraindicated', 0) + counts.get('rejected', 0),
         'counts': counts,
         'module_calls': list(calls),
+        'run_id': run_id,
         'devices': devices,
         'refused': refused,
         'rejected': list(plan.get('rejected') or []),
