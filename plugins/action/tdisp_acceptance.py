@@ -16,9 +16,7 @@ sequences the module calls.
 
 from __future__ import annotations
 
-import os
 import secrets
-import time
 import typing as t
 
 from ansible.errors import AnsibleActionFail
@@ -52,12 +50,6 @@ ARGUMENT_SPEC: dict[str, t.Any] = {
 }
 # The per-device result fields of tdisp_device and device_trust that the summary keeps.
 _OUTCOME_KEYS = ('converged', 'evidence_changed', 'needs_reverify', 'recovered', 'failed', 'msg', 'unverified')
-
-
-def run_id(now: t.Optional[float] = None) -> str:
-    """A run id for one host's acceptance: the controller's playbook pid, the start time (UTC) and a random tag."""
-    stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(time.time() if now is None else now))
-    return 'acc-%d-%s-%s' % (os.getppid(), stamp, secrets.token_hex(3))
 
 
 class _Stop(Exception):
@@ -127,7 +119,7 @@ class _Run:
         self.diffs: list[t.Any] = []
         self.calls: list[str] = []
         # One run id for every module call of this host's acceptance: the host's run lock is held across them.
-        self.run: dict[str, t.Any] = {'id': run_id(), 'policy_version': self.policy['version'], 'lease': args['run_lease']}
+        self.run: dict[str, t.Any] = {'id': _acceptance.run_id('acc'), 'policy_version': self.policy['version'], 'lease': args['run_lease']}
         if args['break_run']:
             self.run['break'] = args['break_run']
         self.holding = False

@@ -22,6 +22,9 @@ It never decides anything the policy did not: a device is accepted only when its
 from __future__ import annotations
 
 import datetime
+import os
+import secrets
+import time
 import typing as t
 from collections.abc import Mapping, Sequence
 
@@ -67,6 +70,17 @@ def _now(now: t.Any) -> datetime.datetime:
             raise AcceptanceError(['now: %r is not an ISO 8601 timestamp' % (now,)]) from None
         return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
     raise AcceptanceError(['now: %r is not a timestamp' % (now,)])
+
+
+def run_id(kind: str = 'acc', now: t.Optional[float] = None) -> str:
+    """A run id for the host's run lock (docs/reliability.md): ``KIND-<playbook pid>-<start time, UTC>-<random tag>``.
+
+    The action plugins and filters run in a worker process forked by ``ansible-playbook``: its
+    parent's pid is the playbook's."""
+    if not isinstance(kind, str) or not kind.isalnum() or len(kind) > 16:
+        raise AcceptanceError(['run id kind: %r is not 1 to 16 letters or digits' % (kind,)])
+    stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(time.time() if now is None else now))
+    return '%s-%d-%s-%s' % (kind, os.getppid(), stamp, secrets.token_hex(3))
 
 
 def check_inputs(policy: t.Any, manifests: t.Any) -> tuple[t.Optional[_policy.Policy], list[str]]:
