@@ -1,4 +1,4 @@
-"""Process faults: stop the controller at an exact step (fault ``kill``).
+"""Process faults: stop the controller at an exact step (``kill``), or stall it there (``stall``).
 
 A trigger row ``{on: accept, fault: kill, args: [KILL, after-accept]}`` fires right after the
 store that caused the event, before the simulator answers the write: the writer (a module run by
@@ -6,13 +6,18 @@ store that caused the event, before the simulator answers the write: the writer 
 has *armed* it: the file ``arm_dir()/NAME`` holds the id of a process group (``setsid
 ansible-playbook ...`` makes one) and is consumed when the fault fires, so one arming kills once
 however often the trigger matches (``times: 0``). Unarmed, the fault is logged and does nothing.
+
+``stall SECONDS NAME`` (armed the same way; the file's content is ignored) holds the simulator
+for SECONDS (at most 30) right after the step: every other access waits, so a second run started
+meanwhile meets the first one in the middle of its transaction.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-from typing import Any
+import time
+from typing import Any, Optional
 
 ARM_PREFIX = "tdisp-sim-arm-"
 
@@ -31,11 +36,10 @@ def _signal(name: str) -> int:
     return int(number)
 
 
-def kill_armed(args: list, result: dict[str, Any]) -> None:
-    """``kill SIGNAL NAME``: send SIGNAL to the process group in the arm file NAME, if armed."""
+def _take(args: list, usage: str, result: dict[str, Any]) -> Optional[str]:
+    """The content of the arm file ``args[1]``, which is consumed; None (``armed: false``) when it is not armed."""
     if len(args) != 2 or not args[1] or "/" in args[1] or args[1].startswith("."):
-        raise ValueError("usage: kill SIGNAL NAME (NAME: a file name in the arm directory)")
-    sig = _signal(args[0])
+        raise ValueError("usage: %s (NAME: a file name in the arm directory)" % usage)
     path = os.path.join(arm_dir(), args[1])
     try:
         with open(path) as f:
@@ -43,7 +47,28 @@ def kill_armed(args: list, result: dict[str, Any]) -> None:
         os.unlink(path)
     except FileNotFoundError:
         result["armed"] = False
+        return None
+    return text
+
+
+def stall_armed(args: list, result: dict[str, Any]) -> None:
+    """``stall SECONDS NAME``: hold the simulator (the caller holds the fleet lock) for SECONDS, if armed."""
+    seconds = float(args[0]) if args else -1.0
+    if not 0 < seconds <= 30:
+        raise ValueError("stall takes 0 < SECONDS <= 30")
+    if _take(args, "stall SECONDS NAME", result) is None:
         return
+    result.update(armed=True, seconds=seconds)
+    time.sleep(seconds)
+
+
+def kill_armed(args: list, result: dict[str, Any]) -> None:
+    """``kill SIGNAL NAME``: send SIGNAL to the process group in the arm file NAME, if armed."""
+    sig = _signal(args[0]) if args else 0
+    text = _take(args, "kill SIGNAL NAME", result)
+    if text is None:
+        return
+    path = os.path.join(arm_dir(), args[1])
     if not text.isdigit() or int(text) <= 1:
         raise ValueError("arm file %s must hold a process group id, not %r" % (path, text))
     result.update(armed=True, pgid=int(text), signal=sig)
