@@ -197,11 +197,11 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.converge import record_policy
-from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.ledger import Ledger
-from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.module import run
-from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import TRUST_DEVICE_OPTIONS, Options, argument_spec
+from ansible_collections.coco.tdisp.plugins.module_utils._evidence.constants import check_endpoint
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.evidence import client_factory
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.module import HostRun, run
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import RELIABILITY, TRUST_DEVICE_OPTIONS, argument_spec
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.plan_trust import converge_trust
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
 
 
 def main() -> None:
@@ -212,21 +212,27 @@ def main() -> None:
             unbind_driver=dict(type='bool', default=False),
             rebind_driver=dict(type='bool', default=True),
             policy_version=dict(type='str'),
+            unverified=dict(type='bool', default=False),
+            **RELIABILITY
         ),
         supports_check_mode=True,
     )
     p = module.params
 
-    def body() -> dict:
-        options = Options(unbind_driver=p['unbind_driver'], rebind_driver=p['rebind_driver'],
-                          allow_disruptive=p['allow_disruptive'], check_mode=module.check_mode)
-        ledger = Ledger(p['state_dir'])
-        result = converge_trust(Sysfs(p['sysfs_root']), ledger, p['devices'], options)
+    def body(host: HostRun) -> dict:
+        options = host.options(unbind_driver=p['unbind_driver'], rebind_driver=p['rebind_driver'],
+                               allow_disruptive=p['allow_disruptive'], unverified=p['unverified'])
+        factory = client_factory(check_endpoint(p['evidence_endpoint']))
+        ledger = host.ledger(p['policy_version'])
+        result = converge_trust(host.sysfs(), ledger, p['devices'], options, factory)
+        if p['unverified']:
+            result['unverified'] = True
+            result.setdefault('warnings', []).append('unverified: true raises devices to tcb without a committed acceptance record')
         if p['policy_version'] is not None:
             record_policy(ledger, p['policy_version'], result, module.check_mode)
         return result
 
-    run(module, body)
+    run(module, HostRun(p, module.check_mode)(body))
 
 
 if __name__ == '__main__':

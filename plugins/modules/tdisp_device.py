@@ -289,13 +289,11 @@ from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispErr
 from ansible_collections.coco.tdisp.plugins.module_utils._evidence.constants import DEFAULT_MAX_OBJECT_SIZE, check_endpoint
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.evidence import client_factory
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.info import gather, parse_nonce
-from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.ledger import Ledger
-from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.module import run
-from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import TRUST_DEVICE_OPTIONS, Options, argument_spec
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.module import HostRun, run
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import RELIABILITY, TRUST_DEVICE_OPTIONS, argument_spec
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.plan_state import converge_state
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.plan_trust import converge_state_and_trust
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import TDISP_STATES
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
 
 
 def main() -> None:
@@ -305,6 +303,8 @@ def main() -> None:
                 bdf=dict(type='str', required=True),
                 state=dict(type='str', required=True, choices=list(TDISP_STATES)),
                 generation=dict(type='int'),
+                identity=dict(type='str'),
+                unverified=dict(type='bool', default=False),
                 rejected=dict(type='dict'),
             )),
             tsm=dict(type='str'),
@@ -319,14 +319,15 @@ def main() -> None:
             facts=dict(type='bool', default=False),
             include_evidence=dict(type='bool', default=False),
             nonce=dict(type='str'),
+            **RELIABILITY
         ),
         supports_check_mode=True,
     )
     p = module.params
 
-    def body() -> dict:
-        options = Options(tsm=p['tsm'], unbind_driver=p['unbind_driver'], rebind_driver=p['rebind_driver'],
-                          allow_disruptive=p['allow_disruptive'], check_mode=module.check_mode)
+    def body(host: HostRun) -> dict:
+        options = host.options(tsm=p['tsm'], unbind_driver=p['unbind_driver'], rebind_driver=p['rebind_driver'],
+                               allow_disruptive=p['allow_disruptive'])
         factory = client_factory(check_endpoint(p['evidence_endpoint']))
         evidence = None
         if p['include_evidence']:
@@ -334,8 +335,8 @@ def main() -> None:
                 raise TdispError('include_evidence applies to the facts returned after the writes', attribute='include_evidence',
                                  remedy='set facts: true, or drop include_evidence')
             evidence = {'types': None, 'nonce': parse_nonce(p['nonce']), 'max_object_size': DEFAULT_MAX_OBJECT_SIZE}
-        ledger = Ledger(p['state_dir'])
-        sysfs = Sysfs(p['sysfs_root'])
+        ledger = host.ledger((p['trust'] or {}).get('policy_version'))
+        sysfs = host.sysfs()
         if p['trust'] is not None:
             result = converge_state_and_trust(sysfs, ledger, p['devices'], options, factory, p['trust'])
         else:
@@ -345,9 +346,15 @@ def main() -> None:
             facts = gather(sysfs, evidence=evidence, evidence_factory=factory if evidence else None, all_devices=True)
             facts['ledger'] = ledger.as_dict()
             result['facts'] = facts
+        unverified = [d['bdf'] for d in p['devices'] if d.get('unverified') and d.get('state') == 'run']
+        for dev in result['devices']:
+            if dev['bdf'] in unverified:
+                dev['unverified'] = True
+        if unverified:
+            result.setdefault('warnings', []).append('unverified: true accepts %s without verified evidence' % ', '.join(unverified))
         return result
 
-    run(module, body)
+    run(module, HostRun(p, module.check_mode)(body))
 
 
 if __name__ == '__main__':

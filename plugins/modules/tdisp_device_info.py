@@ -263,9 +263,9 @@ from ansible_collections.coco.tdisp.plugins.module_utils._evidence.constants imp
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.evidence import client_factory
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.info import gather, parse_nonce
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.ledger import Ledger
-from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.module import run
-from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import argument_spec
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.binding import acceptance_view
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.module import HostRun, run
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import RELIABILITY, argument_spec
 
 
 def main() -> None:
@@ -281,12 +281,13 @@ def main() -> None:
             max_object_size=dict(type='int', default=DEFAULT_MAX_OBJECT_SIZE),
             all_devices=dict(type='bool', default=False),
             state_dir=dict(type='path'),  # no default here: the ledger is returned only when asked for
+            **RELIABILITY
         ),
         supports_check_mode=True,
     )
     p = module.params
 
-    def body() -> dict:
+    def body(host: HostRun) -> dict:
         evidence = None
         factory = None
         if p['include_evidence']:
@@ -294,14 +295,19 @@ def main() -> None:
                 raise TdispError('max_object_size must be 0 or more', attribute='max_object_size')
             factory = client_factory(check_endpoint(p['evidence_endpoint']))
             evidence = {'types': p['evidence_types'], 'nonce': parse_nonce(p['nonce']), 'max_object_size': p['max_object_size']}
-        result = gather(Sysfs(p['sysfs_root']), bdfs=p['bdfs'], vendor=p['vendor'], device=p['device'], tsm=p['tsm'],
+        result = gather(host.sysfs(), bdfs=p['bdfs'], vendor=p['vendor'], device=p['device'], tsm=p['tsm'],
                         evidence=evidence, evidence_factory=factory, all_devices=p['all_devices'])
         if p['state_dir'] is not None:
-            result['ledger'] = Ledger(p['state_dir']).as_dict()
+            ledger = Ledger(p['state_dir'])
+            result['ledger'] = ledger.as_dict()
+            for dev in result['devices']:
+                entry = ledger.entry(dev['bdf'])
+                dev['acceptance'] = acceptance_view(ledger.acceptance(dev['bdf']), entry.get('journal'), dev.get('tdisp_state'),
+                                                    (dev.get('evidence') or {}).get('generation'))
         result['changed'] = False
         return result
 
-    run(module, body, diff=False)
+    run(module, HostRun(p, module.check_mode, read_only=True)(body), diff=False)
 
 
 if __name__ == '__main__':

@@ -22,7 +22,7 @@ _COLLECTIONS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.p
 if _COLLECTIONS not in sys.path:
     sys.path.insert(0, _COLLECTIONS)
 
-from abi_sim import Provider, SimIO  # noqa: E402,F401
+from abi_sim import Provider, SimEvidence, SimIO  # noqa: E402,F401
 from tdisp_sim import scenario  # noqa: E402
 from tdisp_sim.views.sysfs_tree import SysfsView  # noqa: E402
 
@@ -69,14 +69,18 @@ class Sim:
 
     # -- the domain calls the modules make ---------------------------------------------------------
     def state(self, host: str, devices, evidence=None, **opts):
-        factory = None
-        if evidence is not None:
-            def factory():
-                return evidence
-        return converge_state(self.sysfs(host), self.ledger(host), devices, Options(**opts), factory)
+        return converge_state(self.sysfs(host), self.ledger(host), devices, Options(**opts), self._factory(host, evidence))
 
-    def trust(self, host: str, devices, **opts):
-        return converge_trust(self.sysfs(host), self.ledger(host), devices, Options(**opts))
+    def trust(self, host: str, devices, evidence=None, **opts):
+        return converge_trust(self.sysfs(host), self.ledger(host), devices, Options(**opts), self._factory(host, evidence))
+
+    def _factory(self, host: str, evidence=None):
+        """The evidence client of a call: the one given, else one reading the kernel model directly."""
+        client = evidence if evidence is not None else SimEvidence(self.host(host))
+
+        def factory():
+            return client
+        return factory
 
     def info(self, host: str, **kw):
         return gather(self.sysfs(host), **kw)

@@ -11,7 +11,7 @@ CVM, GPU, NIC, VIRTIO = 'cvm-1', '0000:18:00.0', '0000:0c:00.0', '0000:00:03.0'
 @pytest.fixture
 def cvm(sim):
     s = sim('single-cvm')
-    s.state(CVM, [{'bdf': GPU, 'state': 'run'}], unbind_driver=True)
+    s.state(CVM, [{'bdf': GPU, 'state': 'run', 'unverified': True}], unbind_driver=True)
     s.trust(CVM, [{'bdf': GPU, 'level': 'tcb'}])
     return s
 
@@ -86,5 +86,5 @@ def test_fault_garbage(cvm, attr, data, field, reason):
         assert d['tdisp_state'] == 'unknown'
     # and tdisp_device refuses to act on it rather than guess
     if attr.startswith('tsm/'):
-        r = cvm.state(CVM, [{'bdf': GPU, 'state': 'run'}])
+        r = cvm.state(CVM, [{'bdf': GPU, 'state': 'run', 'unverified': True}])
         assert r['failed'] and 'TDISP state unknown' in r['msg']

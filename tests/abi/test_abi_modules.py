@@ -10,6 +10,9 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.coco.tdisp.plugins.modules import device_trust, tdisp_device, tdisp_device_info
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.module import HostRun
+
+from abi_sim import SimEvidence
 
 CVM, GPU, NIC = 'cvm-1', '0000:18:00.0', '0000:0c:00.0'
 
@@ -30,8 +33,8 @@ def call(capsys, module, args, check=False, diff=False):
 def on_sim(sim, monkeypatch, state_root):
     """Point the modules' Sysfs at the kernel model of single-cvm's cvm-1 (any sysfs_root)."""
     s = sim('single-cvm')
-    for mod in (tdisp_device, device_trust, tdisp_device_info):
-        monkeypatch.setattr(mod, 'Sysfs', lambda root, _s=s: _s.sysfs(CVM))
+    monkeypatch.setattr(HostRun, 'sysfs', lambda self, _s=s: _s.sysfs(CVM))
+    monkeypatch.setattr(device_trust, 'client_factory', lambda endpoint, _s=s: lambda: SimEvidence(_s.host(CVM)))
     s.args = {'sysfs_root': '/sim', 'state_dir': s.state_dir(CVM)}
     return s
 
@@ -41,11 +44,11 @@ def on_sim(sim, monkeypatch, state_root):
     (tdisp_device, {'devices': [{'bdf': GPU}]}, 'missing required arguments: state'),
     (tdisp_device, {'devices': [{'bdf': GPU, 'state': 'accepted'}]}, 'value of state must be one of'),
     (tdisp_device, {'devices': [{'bdf': GPU, 'state': 'run', 'generation': 'seven'}]}, 'generation'),
-    (tdisp_device, {'devices': [{'bdf': GPU, 'state': 'run'}], 'bogus': 1}, 'Unsupported parameters'),
-    (tdisp_device, {'devices': [{'bdf': '../../etc', 'state': 'run'}]}, "'../../etc' is not a PCI device name"),
-    (tdisp_device, {'devices': [{'bdf': GPU, 'state': 'run'}], 'tsm': 'tsm1;rm'}, 'is not a TSM name'),
-    (tdisp_device, {'devices': [{'bdf': GPU, 'state': 'run'}], 'evidence_endpoint': 'tcp:1.2.3.4'}, 'neither netlink nor unix'),
-    (tdisp_device, {'devices': [{'bdf': GPU, 'state': 'run'}], 'state_dir': 'rel'}, 'state_dir'),
+    (tdisp_device, {'devices': [{'bdf': GPU, 'state': 'run', 'unverified': True}], 'bogus': 1}, 'Unsupported parameters'),
+    (tdisp_device, {'devices': [{'bdf': '../../etc', 'state': 'run', 'unverified': True}]}, "'../../etc' is not a PCI device name"),
+    (tdisp_device, {'devices': [{'bdf': GPU, 'state': 'run', 'unverified': True}], 'tsm': 'tsm1;rm'}, 'is not a TSM name'),
+    (tdisp_device, {'devices': [{'bdf': GPU, 'state': 'run', 'unverified': True}], 'evidence_endpoint': 'tcp:1.2.3.4'}, 'neither netlink nor unix'),
+    (tdisp_device, {'devices': [{'bdf': GPU, 'state': 'run', 'unverified': True}], 'state_dir': 'rel'}, 'state_dir'),
     (device_trust, {'devices': [{'bdf': GPU, 'level': 'full'}]}, "'full' is not a trust level"),
     (device_trust, {'devices': [{'bdf': GPU, 'level': 7}]}, 'is not a trust level'),
     (device_trust, {'devices': [{'bdf': GPU}]}, 'missing required arguments: level'),
@@ -73,7 +76,7 @@ def test_info_module(capsys, on_sim):
 
 
 def test_state_module_check_diff_apply_rerun(capsys, on_sim):
-    args = dict(on_sim.args, devices=[{'bdf': GPU, 'state': 'run'}], unbind_driver=True)
+    args = dict(on_sim.args, devices=[{'bdf': GPU, 'state': 'run', 'unverified': True}], unbind_driver=True)
     mark = on_sim.seq()
     out = call(capsys, tdisp_device, args, check=True, diff=True)
     assert out['changed'] is True and on_sim.fleet.events_since(mark) == []
@@ -98,7 +101,7 @@ def test_state_module_failure_is_one_line(capsys, on_sim):
 
 
 def test_trust_module_warnings_and_result(capsys, on_sim):
-    call(capsys, tdisp_device, dict(on_sim.args, devices=[{'bdf': GPU, 'state': 'run'}], unbind_driver=True))
+    call(capsys, tdisp_device, dict(on_sim.args, devices=[{'bdf': GPU, 'state': 'run', 'unverified': True}], unbind_driver=True))
     out = call(capsys, device_trust, dict(on_sim.args, devices=[{'bdf': GPU, 'level': 'tcb'}]), diff=True)
     assert out['changed'] is True and out['devices'][0]['reset_detected'] is False
     assert out['diff']['after']['devices'][0]['trust_level'] == 'tcb'
@@ -108,7 +111,7 @@ def test_trust_module_warnings_and_result(capsys, on_sim):
 
 def test_real_sysfs_root_checked(capsys, tmp_path):
     for root, text in (('relative/sys', 'not an absolute path'), (str(tmp_path / 'nope'), 'cannot be read')):
-        out = call(capsys, tdisp_device, {'devices': [{'bdf': GPU, 'state': 'run'}], 'sysfs_root': root, 'state_dir': str(tmp_path)})
+        out = call(capsys, tdisp_device, {'devices': [{'bdf': GPU, 'state': 'run', 'unverified': True}], 'sysfs_root': root, 'state_dir': str(tmp_path)})
         assert out['failed'] and text in out['msg']
         out = call(capsys, tdisp_device_info, {'sysfs_root': root})
         assert out['failed'] and text in out['msg']

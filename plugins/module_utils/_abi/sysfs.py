@@ -19,11 +19,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 import typing as t
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import (
-    MODULE_TRUST, MODULES, PCI_DEVICES, PCI_DRIVERS, check_bdf, check_name, is_name,
+    ACCEPT, MODULE_TRUST, MODULES, PCI_DEVICES, PCI_DRIVERS, check_bdf, check_name, is_name,
 )
 
 MAX_READ = 65536
@@ -34,6 +35,49 @@ _O_CLOEXEC = getattr(os, 'O_CLOEXEC', 0)
 
 class PathEscape(TdispError):
     """A path that would leave the sysfs root (a symlink pointing out, '..' above the root)."""
+
+
+RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4)   # backoff before each retry of an interrupted write
+
+
+def _libc_write() -> t.Optional[t.Callable[[int, bytes], t.Tuple[int, int]]]:
+    """``write(2)`` without Python's own EINTR retry (PEP 475 retries for ever); None without ctypes."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        raw = libc.write
+        raw.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]
+        raw.restype = ctypes.c_ssize_t
+    except (ImportError, OSError, AttributeError):  # pragma: no cover - every Linux Python has ctypes
+        return None
+
+    def call(fd: int, data: bytes) -> t.Tuple[int, int]:
+        n = raw(fd, data, len(data))
+        return (n, 0) if n >= 0 else (-1, ctypes.get_errno())
+    return call
+
+
+RAW_WRITE = _libc_write()
+
+
+def write_bounded(fd: int, data: bytes, retry_eagain: bool = True,
+                  raw: t.Optional[t.Callable[[int, bytes], t.Tuple[int, int]]] = None, sleep: t.Callable[[float], None] = time.sleep) -> int:
+    """One write(2) of ``data``; EINTR (and EAGAIN with ``retry_eagain``) retried ``len(RETRY_DELAYS)`` times with
+    backoff, then the OSError. Returns the bytes written."""
+    raw = raw or RAW_WRITE
+    if raw is None:  # pragma: no cover
+        return os.write(fd, data)
+    retry = (errno.EINTR, errno.EAGAIN) if retry_eagain else (errno.EINTR,)
+    for delay in RETRY_DELAYS + (None,):
+        n, code = raw(fd, data)
+        if n >= 0:
+            return n
+        if code not in retry or delay is None:
+            break
+        sleep(delay)
+    if code in retry:
+        raise OSError(code, '%s on each of %d attempts' % (os.strerror(code), len(RETRY_DELAYS) + 1))
+    raise OSError(code, os.strerror(code))
 
 
 class OsIO:
@@ -77,10 +121,13 @@ class OsIO:
             os.close(fd)
 
     def write(self, path: str, data: bytes) -> None:
-        """``echo -n data > path``: no O_CREAT, no O_TRUNC, one write(2) whose errno is the kernel's."""
+        """``echo -n data > path``: no O_CREAT, no O_TRUNC, one write(2) whose errno is the kernel's.
+
+        EINTR, and EAGAIN except from ``tsm/accept`` (where it means the evidence changed), are
+        retried a bounded number of times (``write_bounded``)."""
         fd = os.open(path, os.O_WRONLY | _O_NOFOLLOW | _O_CLOEXEC)
         try:
-            written = os.write(fd, data)
+            written = write_bounded(fd, data, retry_eagain=not path.endswith('/' + ACCEPT))
         finally:
             os.close(fd)
         if written != len(data):

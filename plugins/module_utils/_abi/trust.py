@@ -76,10 +76,10 @@ def parse_level(value: t.Any) -> str:
     if isinstance(value, int) and 0 <= value < len(LEVELS):
         return LEVELS[value]
     if isinstance(value, str):
-        text = value.strip().lower()
+        text = value.lower()   # no whitespace, no other digits: 'normal\n' is not a level
         if text in LEVELS:
             return text
-        if text.isdigit() and int(text) < len(LEVELS):
+        if text in ('0', '1', '2', '3'):
             return LEVELS[int(text)]
     raise TdispError('%r is not a trust level' % (value,), attribute='level',
                      remedy='use one of %s or 0..3' % ', '.join(LEVELS))

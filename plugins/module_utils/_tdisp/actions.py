@@ -20,6 +20,7 @@ take its outcome.
 
 from __future__ import annotations
 
+import errno as _errno
 import typing as t
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
@@ -43,6 +44,7 @@ class Action:
     kind = ''
     disruptive = False
     sets_trust = False   # the write sets the device's trust level
+    step: t.Optional[str] = None   # the journal step (docs/reliability.md): intent before the write, outcome after it
 
     def __init__(self, skipped: t.Optional[str] = None) -> None:
         self.skipped = skipped
@@ -79,6 +81,16 @@ class Action:
     def record(self, ledger: 'Ledger', bdf: str) -> None:
         """Ledger bookkeeping once the action is done."""
 
+    def journal_value(self) -> t.Optional[str]:
+        return None
+
+    def recovery(self, engine: 'Engine', out: 'Outcome', exc: TdispError) -> t.List['Action']:
+        """After this action failed with ``exc``: the actions that take the device back to a safe state (none)."""
+        return []
+
+    def intend(self, ledger: 'Ledger', bdf: str) -> None:
+        """Ledger bookkeeping before the write (made durable with the journal's intent)."""
+
 
 class _DriverAction(Action):
     verb = ''
@@ -89,6 +101,9 @@ class _DriverAction(Action):
 
     def fields(self) -> t.Dict[str, t.Any]:
         return {'driver': self.driver}
+
+    def journal_value(self) -> t.Optional[str]:
+        return self.driver
 
     def expect(self) -> t.Optional[str]:
         """The driver link's target after the write."""
@@ -116,7 +131,7 @@ class _DriverAction(Action):
 
 
 class Unbind(_DriverAction):
-    kind = verb = UNBIND
+    kind = verb = step = UNBIND
 
     def owe(self, ledger: 'Ledger', bdf: str) -> None:
         """Before the unbind: the ledger owes the driver a rebind (DESIGN fact 2)."""
@@ -127,7 +142,7 @@ class Unbind(_DriverAction):
 
 
 class Bind(_DriverAction):
-    kind = verb = BIND
+    kind = verb = step = BIND
 
     def record(self, ledger: 'Ledger', bdf: str) -> None:
         ledger.update(bdf, unbound_driver=None, pending_rebind=None)
@@ -144,6 +159,10 @@ class Write(Action):
         self.value = value
         self.disruptive = attribute == UNLOCK
         self.sets_trust = attribute in _trust.DEVICE_FILES
+        self.step = {LOCK: 'lock', UNLOCK: 'unlock', ACCEPT: 'accept'}.get(attribute)
+
+    def journal_value(self) -> t.Optional[str]:
+        return self.value
 
     def fields(self) -> t.Dict[str, t.Any]:
         return {'attribute': self.attribute, 'value': self.value}
@@ -186,7 +205,42 @@ class Write(Action):
 
     def record(self, ledger: 'Ledger', bdf: str) -> None:
         if self.attribute == UNLOCK:
-            ledger.update(bdf, trust_level=None, trust_abi=None, generation=None)
+            ledger.update(bdf, trust_level=None, trust_abi=None, generation=None, acceptance=None)
+
+
+class Accept(Write):
+    """``echo 1 > tsm/accept`` bound to the verified pins: a pending acceptance record before the write,
+    committed after it once the live evidence still has the pins (else the device fails, evidence changed)."""
+
+    def __init__(self, generation: t.Optional[int], identity: t.Optional[str], unverified: bool) -> None:
+        super().__init__(ACCEPT, ACCEPT_TRUE)
+        self.generation = generation
+        self.identity = identity
+        self.unverified = unverified
+
+    def intend(self, ledger: 'Ledger', bdf: str) -> None:
+        ledger.accept_record(bdf, 'pending', self.generation, self.identity, self.unverified)
+
+    def run(self, engine: 'Engine', out: 'Outcome') -> None:
+        from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.binding import check_evidence
+        super().run(engine, out)
+        try:
+            check_evidence(engine, out.bdf, self.generation, self.identity, ACCEPT)
+        except TdispError:
+            engine.ledger.update(out.bdf, acceptance=None)
+            raise
+
+    def record(self, ledger: 'Ledger', bdf: str) -> None:
+        ledger.accept_record(bdf, 'committed', self.generation, self.identity, self.unverified)
+
+    def recovery(self, engine: 'Engine', out: 'Outcome', exc: TdispError) -> t.List[Action]:
+        """EIO from accept: the device fell into TDISP ERROR. Unlock and lock it again (no driver is bound, so
+        this disrupts nothing); it then needs its evidence verified again."""
+        dev = out.device()
+        holder = engine.sysfs.read(dev.dir + '/' + LOCK)[0]
+        if exc.errno != _errno.EIO or not holder or engine.driver_now(dev) is not None:
+            return []
+        return [Write(UNLOCK, holder), Write(LOCK, holder)]
 
 
 class SharedParam:
@@ -266,28 +320,17 @@ class GenerationCheck(Action):
 
     kind = 'verify_generation'
 
-    def __init__(self, generation: int) -> None:
+    def __init__(self, generation: int, identity: t.Optional[str] = None) -> None:
         super().__init__()
         self.generation = generation
+        self.identity = identity
 
     def fields(self) -> t.Dict[str, t.Any]:
         return {'generation': self.generation}
 
     def run(self, engine: 'Engine', out: 'Outcome') -> None:
-        pin = self.generation
-        now = engine.current_generation(out.bdf)
-        if now != pin:
-            raise TdispError('evidence changed since verification (generation %d -> %d)' % (pin, now), device=out.bdf,
-                             attribute=ACCEPT, remedy='re-verify the evidence and pass the new generation')
-        try:
-            ok = engine.evidence().validate(out.bdf, pin)
-        except TdispError as exc:
-            raise TdispError('the kernel refused to validate generation %d: %s' % (pin, exc.cause), device=out.bdf,
-                             attribute=ACCEPT, errno=exc.errno, remedy='re-verify the evidence and pass the new generation')
-        if ok is False:
-            raise TdispError('the kernel refused to validate generation %d' % pin, device=out.bdf, attribute=ACCEPT,
-                             remedy='re-verify the evidence and pass the new generation')
-        self.extra['kernel_validate'] = ok is not None
+        from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.binding import check_evidence
+        self.extra['kernel_validate'] = bool(check_evidence(engine, out.bdf, self.generation, self.identity, ACCEPT))
 
     def record(self, ledger: 'Ledger', bdf: str) -> None:
         ledger.update(bdf, generation=self.generation)

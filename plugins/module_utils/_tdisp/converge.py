@@ -17,6 +17,7 @@ import typing as t
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.device import Device
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.actions import predict
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.binding import EvidenceChanged, recover
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.engine import Engine, Outcome
 
 
@@ -37,6 +38,11 @@ class Planner:
     def settle(self, engine: Engine, out: Outcome) -> None:
         """After execution: the planner's ledger bookkeeping for the device."""
 
+    def final(self, engine: Engine, out: Outcome, device: t.Optional[t.Dict[str, t.Any]]) -> bool:
+        """From the final read ``device`` (``before`` in check mode): whether the device is converged,
+        with any confirmation the planner needs (the evidence still the one accepted)."""
+        return device is not None
+
 
 def converge(engine: Engine, bdfs: t.Sequence[str], planner: Planner) -> t.Dict[str, t.Any]:
     """Plan every device, then predict (check mode) or execute; the module result without ``diff``."""
@@ -45,7 +51,9 @@ def converge(engine: Engine, bdfs: t.Sequence[str], planner: Planner) -> t.Dict[
         refusals: t.List[TdispError] = []
         for out in outcomes:
             try:
-                planner.plan(engine, out, engine.read(out, planner.attribute))
+                dev = engine.read(out, planner.attribute)
+                recover(engine, out)
+                planner.plan(engine, out, dev)
             except TdispError as exc:
                 out.error = exc
                 refusals.append(exc)
@@ -61,11 +69,35 @@ def converge(engine: Engine, bdfs: t.Sequence[str], planner: Planner) -> t.Dict[
             for out in outcomes:
                 planner.settle(engine, out)
                 _forget_owed(engine, out)
+                _close_journal(engine, out)
             engine.reread(outcomes)
+        for out in outcomes:
+            _final(engine, planner, out)
+        if not engine.opts.check_mode:
             engine.ledger.save()
         return result(engine, outcomes)
     finally:
         engine.close()
+
+
+def _final(engine: Engine, planner: Planner, out: Outcome) -> None:
+    """``converged`` of a device from its final read, never from the plan; a failed device is not converged."""
+    device = out.before if engine.opts.check_mode else out.after
+    try:
+        ok = planner.final(engine, out, device)
+    except TdispError as exc:
+        if isinstance(exc, EvidenceChanged):
+            out.extra['evidence_changed'] = True
+        out.error = out.error or exc
+        ok = False
+    out.extra['converged'] = bool(ok) and out.error is None
+
+
+def _close_journal(engine: Engine, out: Outcome) -> None:
+    """A device whose last step is done has no open transaction: its journal goes (a failed step stays on record)."""
+    journal = engine.ledger.entry(out.bdf).get('journal')
+    if isinstance(journal, dict) and journal.get('phase') in ('done', 'recovered'):
+        engine.ledger.update(out.bdf, journal=None)
 
 
 def _forget_owed(engine: Engine, out: Outcome) -> None:
@@ -86,7 +118,7 @@ def refused(outcomes: t.Sequence[Outcome], refusals: t.Sequence[TdispError], che
     msg = str(refusals[0])
     if len(refusals) > 1:
         msg += ' (and %d more refusals; see errors)' % (len(refusals) - 1)
-    return {'changed': False, 'failed': True, 'msg': msg, 'errors': [str(e) for e in refusals], 'devices': devs}
+    return {'changed': False, 'failed': True, 'refused': True, 'msg': msg, 'errors': [str(e) for e in refusals], 'devices': devs}
 
 
 def result(engine: Engine, outcomes: t.Sequence[Outcome]) -> t.Dict[str, t.Any]:

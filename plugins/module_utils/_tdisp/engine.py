@@ -93,6 +93,7 @@ class Engine:
         self._evidence: t.Any = None
         self._evidence_cm: t.Any = None
         self.warnings: t.List[str] = []
+        self.guard: t.Callable[[], None] = options.guard
         self._tsms: t.Optional[t.List[t.Dict[str, t.Any]]] = None
 
     # -- evidence ------------------------------------------------------------------------------
@@ -191,18 +192,43 @@ class Engine:
 
     # -- execution -----------------------------------------------------------------------------
     def execute(self, out: Outcome) -> None:
-        """Run the device's actions in order; stop at the first failure (recorded in ``out.error``)."""
-        for action in out.actions:
+        """Run the device's actions in order; stop at the first failure (recorded in ``out.error``).
+
+        A journalled step has its intent made durable before the write and its outcome after it."""
+        from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.binding import EvidenceChanged, confirm
+        i = 0
+        while i < len(out.actions):
+            action = out.actions[i]
+            i += 1
             if not action.pending:
                 continue
+            step = action.step
+            if step is not None:
+                action.intend(self.ledger, out.bdf)
+                self.ledger.journal(out.bdf, step, 'intent', value=action.journal_value(),
+                                    generation=getattr(action, 'generation', None), identity=getattr(action, 'identity', None))
             try:
+                self.guard()
+                if step == 'trust_raise':   # right before the write: still in RUN at the accepted evidence
+                    confirm(self, out, 'trust')
                 action.run(self, out)
             except TdispError as exc:
                 out.error = exc
                 action.fail(exc)
-                return
+                if isinstance(exc, EvidenceChanged):
+                    out.extra['evidence_changed'] = True
+                if step is not None:
+                    self.ledger.journal(out.bdf, step, 'failed', error=str(exc)[:500])
+                recovery = action.recovery(self, out, exc)
+                if not recovery:
+                    return
+                out.extra['needs_reverify'] = True
+                out.actions[i:] = recovery   # the rest of the plan is dropped: the device goes back to LOCKED
+                continue
             action.done = True
             action.record(self.ledger, out.bdf)
+            if step is not None:
+                self.ledger.journal(out.bdf, step, 'done')
 
     def execute_all(self, outcomes: t.Sequence[Outcome]) -> None:
         """Execute every device's plan, the drivers about to be unbound recorded in the ledger first."""

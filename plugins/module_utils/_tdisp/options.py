@@ -25,6 +25,20 @@ COMMON: t.Dict[str, t.Dict[str, t.Any]] = {
     'evidence_endpoint': {'type': 'str', 'default': EVIDENCE_ENDPOINT},
 }
 
+# The reliability options of the three host modules (docs/reliability.md): not in COMMON, so that
+# test_argument_spec_own_entry_wins keeps describing the three shared paths; each module adds them.
+RELIABILITY: t.Dict[str, t.Dict[str, t.Any]] = {
+    'run': {'type': 'dict', 'options': {
+        'id': {'type': 'str'},
+        'policy_version': {'type': 'str'},
+        'lease': {'type': 'int', 'default': 600},
+        'release': {'type': 'bool', 'default': False},
+        'break': {'type': 'str'},
+    }},
+    'deadline': {'type': 'int', 'default': 900},
+    'rehearsal': {'type': 'bool', 'default': False},
+}
+
 # The argument spec of one device_trust device, shared by device_trust's devices and tdisp_device's trust.devices.
 TRUST_DEVICE_OPTIONS = {
     'bdf': {'type': 'str', 'required': True},
@@ -44,20 +58,31 @@ def argument_spec(**own: t.Dict[str, t.Any]) -> t.Dict[str, t.Dict[str, t.Any]]:
     return spec
 
 
+def no_guard() -> None:
+    """The default guard: nothing bounds the run (the modules pass ``bounds.Bounds.check``)."""
+
+
 class Options:
-    """Caller options shared by both converge functions."""
+    """Caller options shared by both converge functions.
+
+    ``unverified``: raise a device to tcb without a committed acceptance record (device_trust).
+    ``guard``: called before every write; raises TdispError when the run must stop (deadline, parent gone)."""
 
     def __init__(self, tsm: t.Optional[str] = None, unbind_driver: bool = False, rebind_driver: bool = True,
-                 allow_disruptive: bool = False, check_mode: bool = False) -> None:
+                 allow_disruptive: bool = False, check_mode: bool = False, unverified: bool = False,
+                 guard: t.Callable[[], None] = no_guard) -> None:
         self.tsm = check_tsm(tsm) if tsm is not None else None
         self.unbind_driver = bool(unbind_driver)
         self.rebind_driver = bool(rebind_driver)
         self.allow_disruptive = bool(allow_disruptive)
         self.check_mode = bool(check_mode)
+        self.unverified = bool(unverified)
+        self.guard = guard
 
     def but(self, **changes: t.Any) -> 'Options':
         """A copy with some options changed."""
         fields = dict(tsm=self.tsm, unbind_driver=self.unbind_driver, rebind_driver=self.rebind_driver,
-                      allow_disruptive=self.allow_disruptive, check_mode=self.check_mode)
+                      allow_disruptive=self.allow_disruptive, check_mode=self.check_mode, unverified=self.unverified,
+                      guard=self.guard)
         fields.update(changes)
         return Options(**fields)

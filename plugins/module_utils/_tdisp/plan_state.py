@@ -16,16 +16,17 @@ import typing as t
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
 from ansible_collections.coco.tdisp.plugins.module_utils._abi import trust as _trust
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.device import Device
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import ACCEPT, ACCEPT_TRUE, LOCK, TDISP_STATES, UNKNOWN, UNLOCK
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import ACCEPT, LOCK, TDISP_STATES, UNKNOWN, UNLOCK
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
-from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.actions import Action, GenerationCheck, Unbind, Write
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.actions import Accept, Action, GenerationCheck, Unbind, Write
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.binding import acceptance_view, check_evidence, check_generation, check_identity
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.converge import Planner, converge
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.engine import Engine, Outcome, check_specs, refuse
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.ledger import Ledger
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import Options
 
 _DISRUPTIVE = 'set allow_disruptive: true to allow it'
-Spec = t.Tuple[str, t.Optional[int]]
+Spec = t.Tuple[str, t.Optional[int], t.Optional[str], bool]   # state, generation, identity, unverified
 
 
 def unbind_first(engine: Engine, dev: Device, seq: t.List[Action], what: str) -> t.Optional[str]:
@@ -57,7 +58,7 @@ class StatePlanner(Planner):
         self.rejections = rejections
 
     def plan(self, engine: Engine, out: Outcome, dev: Device) -> None:
-        state, generation = self.specs[out.bdf]
+        state, generation, identity, unverified = self.specs[out.bdf]
         f = dev.facts
         bdf = out.bdf
         cur = f['tdisp_state']
@@ -74,8 +75,8 @@ class StatePlanner(Planner):
 
         def accept() -> None:
             if generation is not None:
-                seq.append(GenerationCheck(generation))
-            seq.append(Write(ACCEPT, ACCEPT_TRUE))
+                seq.append(GenerationCheck(generation, identity))
+            seq.append(Accept(generation, identity, unverified))
 
         def lock_to(target: str) -> None:
             if f['connected']:
@@ -94,6 +95,7 @@ class StatePlanner(Planner):
             if state == 'run' and generation is not None:
                 now = engine.current_generation(bdf)
                 if now != generation:
+                    out.extra['evidence_changed'] = True
                     raise refuse(bdf, ACCEPT, 'evidence changed since verification (generation %d -> %d) while the device reads accepted'
                                  % (generation, now), 'the interface may have left RUN: re-run lock -> verify -> accept (allow_disruptive: true)')
         elif cur == 'unlocked':
@@ -130,6 +132,26 @@ class StatePlanner(Planner):
         elif any(a.done and getattr(a, 'attribute', None) == ACCEPT for a in out.actions) or out.dev.facts.get('tdisp_state') == 'run':
             engine.ledger.update(out.bdf, rejected=None)
 
+    def final(self, engine: Engine, out: Outcome, device: t.Optional[t.Dict[str, t.Any]]) -> bool:
+        """In the state asked for; in RUN only under a committed acceptance record whose evidence still matches."""
+        state, generation, _identity, _unverified = self.specs[out.bdf]
+        if device is None or device.get('tdisp_state') != state:
+            return False
+        if state != 'run':
+            return True
+        rec = engine.ledger.committed(out.bdf)
+        live = None
+        if rec is not None and rec.get('generation') is not None and engine.evidence_factory is not None \
+                and (generation is not None or out.did(Accept)):
+            check_evidence(engine, out.bdf, rec['generation'], rec.get('identity'), ACCEPT)
+            live = rec['generation']
+        out.extra['acceptance'] = acceptance_view(rec, None, 'run', live)
+        if rec is None:
+            engine.warnings.append('%s is in TDISP RUN without a committed acceptance record in the ledger (unexplained state): '
+                                   'not confirmed' % out.bdf)
+            return False
+        return True
+
     def _differs(self, engine: Engine, bdf: str) -> bool:
         rejected = self.rejections.get(bdf)
         if rejected is None:
@@ -148,16 +170,32 @@ def check_state_specs(devices: t.Sequence[t.Mapping[str, t.Any]]) -> t.Tuple[t.L
         if state not in TDISP_STATES:
             raise TdispError('state %r is not one of %s' % (state, ', '.join(TDISP_STATES)), device=bdf, attribute='state')
         gen = spec.get('generation')
+        identity = spec.get('identity')
+        unverified = spec.get('unverified')
+        if unverified is not None and not isinstance(unverified, bool):
+            raise TdispError('unverified %r is not a boolean' % (unverified,), device=bdf, attribute='unverified')
         if gen is not None:
-            if isinstance(gen, bool) or not isinstance(gen, int) or gen < 0:
-                raise TdispError('generation %r is not a non-negative integer' % (gen,), device=bdf, attribute='generation')
+            check_generation(gen, bdf)
             if state != 'run':
                 raise TdispError('generation pins the evidence for accept; it applies to state run only', device=bdf,
                                  attribute='generation', remedy='drop generation or use state: run')
-        specs[bdf] = (state, gen)
+        if identity is not None:
+            check_identity(identity, bdf)
+            if gen is None:
+                raise TdispError('identity pins the leaf certificate together with generation', device=bdf, attribute='identity',
+                                 remedy='pass the verified generation too')
+        if unverified and gen is not None:
+            raise TdispError('unverified and generation contradict each other', device=bdf, attribute='unverified',
+                             remedy='drop one of them')
+        specs[bdf] = (state, gen, identity, bool(unverified) and state == 'run')
         rejected = spec.get('rejected')
         if rejected is not None:
             rejections[bdf] = _check_rejected(bdf, state, rejected)
+        if state == 'run' and gen is None and not unverified:
+            raise TdispError('state run needs the verified generation (accepting evidence nobody verified)', device=bdf,
+                             attribute='generation', remedy='pass generation (and identity) from the verified evidence, '
+                             'or set unverified: true to accept without verification (dangerous)')
+
     return bdfs, specs, rejections
 
 

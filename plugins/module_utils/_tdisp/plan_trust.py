@@ -16,10 +16,11 @@ import typing as t
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
 from ansible_collections.coco.tdisp.plugins.module_utils._abi import errnos as _errnos
 from ansible_collections.coco.tdisp.plugins.module_utils._abi import trust as _trust
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.device import Device
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.device import Device, public
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import UNKNOWN, UNLOCK, check_name, is_bdf, module_trust_attr
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.actions import Action, Bind, ModuleParamWrite, Write
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.binding import EvidenceChanged, acceptance_view, confirm
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.converge import Planner, check_policy_version, converge, record_policy
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.engine import Engine, Outcome, check_specs, refuse
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.ledger import Ledger
@@ -108,7 +109,10 @@ class TrustPlanner(Planner):
         unbound = unbind_first(engine, dev, seq, UNLOCK if seq else abi) if needs_unbound else None
         if not same:
             value = _trust.value_for(abi, level)
-            seq.append(ModuleParamWrite(module, value) if module is not None else Write(row.file, value))
+            write = ModuleParamWrite(module, value) if module is not None else Write(row.file, value)
+            if level == _trust.TCB:
+                write.step = 'trust_raise'   # the engine checks the evidence right before it (binding.confirm)
+            seq.append(write)
         add_rebind(engine, dev, seq, unbound, level)
         if row.per_module:
             out.extra['pending_rebind'] = f['driver'] is not None and unbound is None
@@ -152,6 +156,39 @@ class TrustPlanner(Planner):
             engine.warnings.append('module %s trust= is shared: device(s) %s, not in this task, get level %s at their next bind'
                                    % (module, ', '.join(sorted(set(others))), wanted[0]))
 
+    def final(self, engine: Engine, out: Outcome, device: t.Optional[t.Dict[str, t.Any]]) -> bool:
+        """At the level asked for; at tcb only in RUN under a committed acceptance record that still matches
+        the live evidence. A device this run raised whose evidence moved is lowered again."""
+        level = self.levels[out.bdf]
+        if device is None or device.get('trust_level') != level:
+            return False
+        row = _trust.row(device.get('trust_abi'))
+        if level != _trust.TCB or row is None or (row.per_module and device.get('tdisp_state') != 'run'):
+            return True
+        try:
+            rec = confirm(engine, out, 'trust')
+        except EvidenceChanged:
+            if not engine.opts.check_mode and any(a.done and a.sets_trust for a in out.actions):
+                self._lower(engine, out, row)
+            raise
+        out.extra['acceptance'] = acceptance_view(rec or None, None, 'run', rec.get('generation') if rec else None)
+        return True
+
+    def _lower(self, engine: Engine, out: Outcome, row: t.Any) -> None:
+        """Take back a tcb this run set on a device whose evidence moved (a device-scope file only)."""
+        dev = out.device()
+        if row.per_module or not row.file:
+            out.extra['lowered'] = False
+            return
+        value = _trust.value_for(row.name, _trust.LEVELS[1])
+        try:
+            engine.sysfs.write(dev.dir + '/' + row.file, value)
+            out.extra['lowered'] = _trust.LEVELS[1]
+            engine.ledger.update(out.bdf, trust_level=None, trust_abi=None, acceptance=None)
+        except OSError:
+            out.extra['lowered'] = False
+        out.after = public(engine.reader.refresh(dev))
+
     def settle(self, engine: Engine, out: Outcome) -> None:
         dev = out.dev
         err = out.error
@@ -188,38 +225,50 @@ def check_trust_specs(devices: t.Sequence[t.Mapping[str, t.Any]]) -> t.Tuple[t.L
     return bdfs, levels, named
 
 
-def converge_trust(sysfs: Sysfs, ledger: Ledger, devices: t.Sequence[t.Mapping[str, t.Any]], options: Options) -> t.Dict[str, t.Any]:
-    """``device_trust``: set each device's trust level through whichever ABI the kernel has."""
+def converge_trust(sysfs: Sysfs, ledger: Ledger, devices: t.Sequence[t.Mapping[str, t.Any]], options: Options,
+                   evidence_factory: t.Optional[t.Callable[[], t.Any]] = None) -> t.Dict[str, t.Any]:
+    """``device_trust``: set each device's trust level through whichever ABI the kernel has; a device
+    raised to tcb is checked against its committed acceptance record and the live evidence (``binding``)."""
     bdfs, levels, named = check_trust_specs(devices)
-    engine = Engine(sysfs, ledger, options)
+    engine = Engine(sysfs, ledger, options, evidence_factory)
     engine.reader.ledger_drivers.update(named)
     return converge(engine, bdfs, TrustPlanner(levels, named))
 
 
 def converge_state_and_trust(sysfs: Sysfs, ledger: Ledger, devices: t.Sequence[t.Mapping[str, t.Any]], options: Options,
                              evidence_factory: t.Optional[t.Callable[[], t.Any]], trust: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
-    """``tdisp_device`` with ``trust``: the state changes, then, when every device reached its
-    state, the trust levels exactly as ``device_trust`` sets them (same driver options, the
+    """``tdisp_device`` with ``trust``: the state changes, then the trust levels of every device whose
+    state change did not fail, exactly as ``device_trust`` sets them (same driver options, the
     ``trust`` task's own ``allow_disruptive``), and the policy version, in one call. Both inputs
-    are checked before the first write. The trust part's result is under ``trust``."""
+    are checked before the first write; a refused state task sets no trust level. The trust
+    part's result is under ``trust``."""
     check_trust_specs(trust.get('devices') or [])
     version = trust.get('policy_version')
     if version is not None:
         check_policy_version(version)
     result = converge_state(sysfs, ledger, devices, options, evidence_factory)
-    if result.get('failed'):
-        result['trust'] = {'changed': False, 'devices': [], 'skipped': 'a state change failed: no trust level was set'}
+    if result.get('refused'):
+        result['trust'] = {'changed': False, 'devices': [], 'skipped': 'the state task was refused: no trust level was set'}
         return result
+    failed = {d['bdf'] for d in result['devices'] if d.get('failed')}
+    wanted = [d for d in trust.get('devices') or [] if d.get('bdf') not in failed]
     sysfs.invalidate()
     opts = options.but(allow_disruptive=bool(trust.get('allow_disruptive')))
-    part = converge_trust(sysfs, ledger, trust.get('devices') or [], opts)
+    part = converge_trust(sysfs, ledger, wanted, opts, evidence_factory) if wanted else {'changed': False, 'devices': []}
+    # One device's failed state change never holds the host's other devices back (docs/reliability.md).
+    part['devices'].extend({'bdf': d.get('bdf'), 'changed': False, 'failed': True, 'converged': False, 'actions': [],
+                            'skipped': 'its state change failed: no trust level was set'}
+                           for d in trust.get('devices') or [] if d.get('bdf') in failed)
+    if failed:
+        part['skipped'] = 'the state change of %s failed: no trust level was set for it' % ', '.join(sorted(failed))
+        part['failed'] = True
     if version is not None:
         record_policy(ledger, version, part, options.check_mode)
     for warning in part.pop('warnings', []):
         result.setdefault('warnings', []).append(warning)
     if part.pop('failed', False):
         result['failed'] = True
-        result['msg'] = part.pop('msg')
+        result.setdefault('msg', part.pop('msg', part.get('skipped')))
     result['changed'] = bool(result['changed'] or part['changed'])
     result['trust'] = part
     return result

@@ -43,7 +43,7 @@ def test_info(capsys, guest):
 
 
 def test_state_check_mode_and_diff(capsys, guest, base):
-    out = call(capsys, tdisp_device, dict(base, devices=[{'bdf': GPU, 'state': 'run'}, {'bdf': RUN, 'state': 'run'}],
+    out = call(capsys, tdisp_device, dict(base, devices=[{'bdf': GPU, 'state': 'run', 'unverified': True}, {'bdf': RUN, 'state': 'run', 'unverified': True}],
                                           unbind_driver=True), check=True, diff=True)
     assert out['changed'] is True
     assert [d['changed'] for d in out['devices']] == [True, False]
@@ -72,7 +72,7 @@ def _states(capsys, guest, base):
 
 
 def test_state_then_trust_in_one_call(capsys, guest, base):
-    args = dict(base, devices=[{'bdf': LOCKED, 'state': 'run'}],
+    args = dict(base, devices=[{'bdf': LOCKED, 'state': 'run', 'unverified': True}],
                 trust={'devices': [{'bdf': LOCKED, 'level': 'tcb'}, {'bdf': RUN, 'level': 'tcb'}], 'policy_version': '2026.11.1'})
     out = call(capsys, tdisp_device, args, diff=True)
     assert out['changed'] is True and not out.get('failed'), out.get('msg')
@@ -90,10 +90,10 @@ def test_state_then_trust_in_one_call(capsys, guest, base):
 
 
 def test_trust_input_is_checked_before_any_write(capsys, guest, base):
-    out = call(capsys, tdisp_device, dict(base, devices=[{'bdf': LOCKED, 'state': 'run'}],
+    out = call(capsys, tdisp_device, dict(base, devices=[{'bdf': LOCKED, 'state': 'run', 'unverified': True}],
                                           trust={'devices': [{'bdf': LOCKED, 'level': 'trusted'}]}))
     assert out['failed'] is True and 'is not a trust level' in out['msg']
-    out = call(capsys, tdisp_device, dict(base, devices=[{'bdf': LOCKED, 'state': 'run'}],
+    out = call(capsys, tdisp_device, dict(base, devices=[{'bdf': LOCKED, 'state': 'run', 'unverified': True}],
                                           trust={'devices': [], 'policy_version': 'two\nlines'}))
     assert out['failed'] is True and 'is not a policy version' in out['msg']
     assert _states(capsys, guest, base)[0][LOCKED] == ('locked', 'blocked')
@@ -109,7 +109,7 @@ def test_trust_is_skipped_when_a_state_change_fails(capsys, guest, base):
 
 
 def test_facts_after_the_writes(capsys, guest, base):
-    out = call(capsys, tdisp_device, dict(base, devices=[{'bdf': LOCKED, 'state': 'run'}], facts=True))
+    out = call(capsys, tdisp_device, dict(base, devices=[{'bdf': LOCKED, 'state': 'run', 'unverified': True}], facts=True))
     assert out['changed'] is True
     states, info = _states(capsys, guest, base)
     assert out['facts']['devices'] == info['devices'] and out['facts']['tsms'] == info['tsms']
@@ -123,7 +123,7 @@ def test_facts_after_the_writes(capsys, guest, base):
 
 @pytest.mark.parametrize('module, args, text', [
     (tdisp_device, {'devices': [{'bdf': GPU, 'state': 'on'}]}, 'value of state must be one of'),
-    (tdisp_device, {'devices': [{'bdf': 'GPU', 'state': 'run'}]}, 'not a PCI device name'),
+    (tdisp_device, {'devices': [{'bdf': 'GPU', 'state': 'run', 'unverified': True}]}, 'not a PCI device name'),
     (tdisp_device, {'devices': [{'bdf': GPU, 'state': 'locked', 'generation': 4}]}, 'applies to state run only'),
     (device_trust, {'devices': [{'bdf': GPU, 'level': 'trusted'}]}, 'is not a trust level'),
     (tdisp_device_info, {'max_object_size': 'big'}, 'max_object_size'),
@@ -146,12 +146,12 @@ def test_check_mode_touches_nothing(capsys, guest, base, tmp_path, no_writes):
                     contents[path] = fh.read()
     del no_writes[:]
     outs = [
-        call(capsys, tdisp_device, dict(base, devices=[{'bdf': GPU, 'state': 'run'}, {'bdf': RUN, 'state': 'locked'}],
+        call(capsys, tdisp_device, dict(base, devices=[{'bdf': GPU, 'state': 'run', 'unverified': True}, {'bdf': RUN, 'state': 'locked'}],
                                         unbind_driver=True, allow_disruptive=True), check=True, diff=True),
         call(capsys, device_trust, dict(base, devices=[{'bdf': LOCKED, 'level': 'adversary'}, {'bdf': RUN, 'level': 'blocked'}],
                                         allow_disruptive=True, unbind_driver=True), check=True, diff=True),
         call(capsys, tdisp_device_info, {'sysfs_root': guest.root}, check=True),
-        call(capsys, tdisp_device, dict(base, devices=[{'bdf': LOCKED, 'state': 'run'}], facts=True,
+        call(capsys, tdisp_device, dict(base, devices=[{'bdf': LOCKED, 'state': 'run', 'unverified': True}], facts=True,
                                         trust={'devices': [{'bdf': RUN, 'level': 'normal'}], 'allow_disruptive': True,
                                                'policy_version': '2026.11.1'}), check=True, diff=True),
     ]

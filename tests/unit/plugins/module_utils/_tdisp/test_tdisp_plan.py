@@ -50,7 +50,7 @@ def steps(result, i=0):
 # -- tdisp_device -----------------------------------------------------------------------------------
 
 def test_unlocked_to_run_with_driver(guest, tmp_path):
-    r = state(guest, tmp_path, [{'bdf': GPU, 'state': 'run'}], unbind_driver=True)
+    r = state(guest, tmp_path, [{'bdf': GPU, 'state': 'run', 'unverified': True}], unbind_driver=True)
     assert steps(r) == [('unbind', 'nvidia', None), ('write', 'tsm/lock', 'tsm1'), ('write', 'tsm/accept', '1'), ('bind', 'nvidia', None)]
     dev = r['devices'][0]
     assert r['changed'] and dev['changed'] and not dev['failed'] and not dev['disruptive']
@@ -80,7 +80,7 @@ def test_locked_to_run_with_pin(guest, tmp_path):
 
 
 def test_already_in_state_is_no_change(guest, tmp_path):
-    r = state(guest, tmp_path, [{'bdf': RUN, 'state': 'run'}, {'bdf': LOCKED, 'state': 'locked'}])
+    r = state(guest, tmp_path, [{'bdf': RUN, 'state': 'run', 'unverified': True}, {'bdf': LOCKED, 'state': 'locked'}])
     assert not r['changed'] and steps(r, 0) == [] and steps(r, 1) == []
     assert r['devices'][0]['after'] == r['devices'][0]['before']
 
@@ -137,7 +137,7 @@ def test_no_devsec_tsm(tree, tmp_path):
 
 
 @pytest.mark.parametrize('spec, match', [
-    ({'bdf': '0000:41:00.0/../..', 'state': 'run'}, 'not a PCI device name'),
+    ({'bdf': '0000:41:00.0/../..', 'state': 'run', 'unverified': True}, 'not a PCI device name'),
     ({'bdf': GPU, 'state': 'accepted'}, "state 'accepted' is not one of"),
     ({'bdf': GPU, 'state': 'locked', 'generation': 3}, 'applies to state run only'),
     ({'bdf': GPU, 'state': 'run', 'generation': -1}, 'not a non-negative integer'),
@@ -150,7 +150,7 @@ def test_bad_input_raises_before_anything(guest, tmp_path, spec, match):
 
 def test_duplicate_device(guest, tmp_path):
     with pytest.raises(TdispError, match='listed twice'):
-        state(guest, tmp_path, [{'bdf': GPU, 'state': 'run'}, {'bdf': GPU, 'state': 'locked'}])
+        state(guest, tmp_path, [{'bdf': GPU, 'state': 'run', 'unverified': True}, {'bdf': GPU, 'state': 'locked'}])
 
 
 def test_bad_tsm_option():
@@ -159,7 +159,7 @@ def test_bad_tsm_option():
 
 
 def test_refusals_name_every_device(guest, tmp_path):
-    r = state(guest, tmp_path, [{'bdf': '0000:99:00.0', 'state': 'run'}, {'bdf': RUN, 'state': 'unlocked'}, {'bdf': LOCKED, 'state': 'run'}])
+    r = state(guest, tmp_path, [{'bdf': '0000:99:00.0', 'state': 'run', 'unverified': True}, {'bdf': RUN, 'state': 'unlocked'}, {'bdf': LOCKED, 'state': 'run', 'unverified': True}])
     assert r['failed'] and len(r['errors']) == 2
     assert r['msg'].startswith('0000:99:00.0 tsm/lock: no such PCI device (ENOENT)')
     assert '1 more refusals' in r['msg']
@@ -168,7 +168,7 @@ def test_refusals_name_every_device(guest, tmp_path):
 
 def test_unknown_state_refused(guest, tmp_path):
     guest.put(guest.devdir(LOCKED) + '/tsm/lock', 'garbage\n')
-    r = state(guest, tmp_path, [{'bdf': LOCKED, 'state': 'run'}])
+    r = state(guest, tmp_path, [{'bdf': LOCKED, 'state': 'run', 'unverified': True}])
     assert r['failed'] and 'TDISP state unknown' in r['msg'] and "'garbage'" in r['msg']
 
 
@@ -324,7 +324,7 @@ def test_check_mode_writes_nothing(two_tsms, tmp_path, no_writes):
     guest = two_tsms
     ev = FakeEvidence({RUN: 3, LOCKED: 3})
     results = [
-        state(guest, tmp_path, [{'bdf': GPU, 'state': 'run'}, {'bdf': LOCKED, 'state': 'run', 'generation': 3},
+        state(guest, tmp_path, [{'bdf': GPU, 'state': 'run', 'unverified': True}, {'bdf': LOCKED, 'state': 'run', 'generation': 3},
                                 {'bdf': RUN, 'state': 'locked'}], evidence=ev, tsm='tsm1', unbind_driver=True, allow_disruptive=True),
         state(guest, tmp_path, [{'bdf': RUN, 'state': 'unlocked'}], allow_disruptive=True, tsm='tsm2'),
         trust(guest, tmp_path, [{'bdf': LOCKED, 'level': 'adversary'}, {'bdf': RUN, 'level': 'blocked'}], allow_disruptive=True),
