@@ -30,7 +30,7 @@ from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.model import (
     rank,
     trust_name,
 )
-from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.records import unexplained
+from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.records import acceptance_of, unexplained
 
 # ---- inventory completeness ------------------------------------------------------------------------------------
 
@@ -243,9 +243,10 @@ def _drift(device: Device, decision: dict[str, t.Any], record: t.Optional[dict[s
         drift['wrong_trust_level'].append('%s trust %s; the device is at %s' % (by, want, shown))
     evidence = device.get('evidence') if isinstance(device.get('evidence'), t.Mapping) else {}
     _trust_reset(drift, record, level)
-    if record['generation'] is not None and evidence.get('generation') != record['generation']:
+    accepted = record['generation'] if record['generation'] is not None else acceptance_of(device, record).get('generation')
+    if is_int(accepted) and evidence.get('generation') != accepted:
         drift['evidence_changed'].append('the evidence generation is now %s, the ledger accepted generation %s; verify and accept again'
-                                         % (evidence.get('generation'), record['generation']))
+                                         % (evidence.get('generation'), accepted))
     was_accepted = state == 'run' or level == 'tcb' or record['level'] == 'tcb' or record['generation'] is not None
     required = decision['evidence']['required']
     if was_accepted and required and decision['evidence']['ok'] is False:

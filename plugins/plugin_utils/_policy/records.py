@@ -40,11 +40,8 @@ def unexplained(device: Mapping[str, t.Any], record: t.Optional[Mapping[str, t.A
     if state != 'run' and level != 'tcb':
         return None
     acceptance = acceptance_of(device, record)
-    if acceptance['committed'] and acceptance.get('matches') is not False:
-        return None
-    shown = 'TDISP %s at trust %s' % (state, level)
     if acceptance['committed']:
-        return ('%s reads %s, but its live evidence no longer matches its acceptance record (generation %s)'
-                % (device['bdf'], shown, acceptance.get('generation')))
-    return ('%s reads %s, but the ledger holds no committed acceptance record for it%s: the collection did not put it there'
-            % (device['bdf'], shown, ' (an unfinished %s)' % acceptance['pending_step'] if acceptance.get('pending_step') else ''))
+        return None  # a record whose live evidence moved on is evidence_changed (the audit) or a lost RUN (the planner)
+    return ('%s reads TDISP %s at trust %s, but the ledger holds no committed acceptance record for it%s: the collection did not '
+            'put it there' % (device['bdf'], state, level,
+                              ' (an unfinished %s)' % acceptance['pending_step'] if acceptance.get('pending_step') else ''))
