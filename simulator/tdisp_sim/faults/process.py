@@ -6,6 +6,8 @@ store that caused the event, before the simulator answers the write: the writer 
 has *armed* it: the file ``arm_dir()/NAME`` holds the id of a process group (``setsid
 ansible-playbook ...`` makes one) and is consumed when the fault fires, so one arming kills once
 however often the trigger matches (``times: 0``). Unarmed, the fault is logged and does nothing.
+The signal goes to the group and to every descendant of its leader: ansible-playbook's workers
+run in sessions of their own (and the modules under them), and a killed controller is all of them.
 
 ``stall SECONDS NAME`` (armed the same way; the file's content is ignored) holds the simulator
 for SECONDS (at most 30) right after the step: every other access waits, so a second run started
@@ -71,8 +73,37 @@ def kill_armed(args: list, result: dict[str, Any]) -> None:
     path = os.path.join(arm_dir(), args[1])
     if not text.isdigit() or int(text) <= 1:
         raise ValueError("arm file %s must hold a process group id, not %r" % (path, text))
-    result.update(armed=True, pgid=int(text), signal=sig)
+    pgid = int(text)
+    victims = _descendants(pgid)
+    result.update(armed=True, pgid=pgid, signal=sig, descendants=len(victims))
     try:
-        os.killpg(int(text), sig)
+        os.killpg(pgid, sig)
     except ProcessLookupError:
         result["gone"] = True
+    for pid in victims:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _descendants(root: int) -> list:
+    """Every live descendant of process ``root`` (from /proc), children first."""
+    children: dict[int, list] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    out: list = []
+    todo = list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
