@@ -259,8 +259,8 @@ def _accept_entry(device: Mapping[str, t.Any], decision: Mapping[str, t.Any]) ->
     entry: dict[str, t.Any] = {'bdf': device['bdf'], 'state': 'run', 'generation': decision['evidence']['device_generation']}
     evidence = device.get('evidence') if isinstance(device.get('evidence'), Mapping) else {}
     cert0 = ((evidence.get('objects') or {}).get('cert0') or {}) if isinstance(evidence.get('objects'), Mapping) else {}
-    if 'acceptance' in device and isinstance(cert0, Mapping) and isinstance(cert0.get('digest'), str):
-        entry['identity'] = cert0['digest']  # a target side with acceptance records (docs/reliability.md) pins it
+    if isinstance(cert0, Mapping) and isinstance(cert0.get('digest'), str) and cert0['digest'].startswith('sha384:'):
+        entry['identity'] = cert0['digest']  # the leaf identity that was verified: the accept and the trust raise pin it
     return entry
 
 

@@ -20,6 +20,9 @@ MANIFESTS = {'eg100-96.00': manifest_for(GOOD, CHAIN)}
 TAMPERED = make_evidence(CHAIN, [Block(2, 'mutable_firmware', digest_of('implant'))
                                  if b.index == 2 else b for b in default_blocks()], generation=7)
 
+# The accept entry of the GPU at 0000:41:00.0 with GOOD evidence: generation and leaf identity pinned.
+ACCEPT_41 = {'bdf': '0000:41:00.0', 'state': 'run', 'generation': 7, 'identity': GOOD['objects']['cert0']['digest']}
+
 POLICY = {
     'version': '2026.11.1',
     'default': 'reject',
@@ -71,7 +74,7 @@ def test_an_unlocked_device_the_policy_wants_in_the_tcb_is_locked_first_and_noth
 
 def test_a_locked_device_with_verified_evidence_is_accepted_with_its_generation_pinned_then_trusted():
     r = step([gpu(state='locked', evidence=GOOD)])
-    assert r['accept'] == [{'bdf': '0000:41:00.0', 'state': 'run', 'generation': 7}]
+    assert r['accept'] == [ACCEPT_41]
     assert r['trust_after_accept'] == [{'bdf': '0000:41:00.0', 'level': 'tcb'}]
     assert r['verdicts']['0000:41:00.0']['status'] == 'affirming'
     assert r['lock'] == [] and r['unlock'] == []
@@ -179,7 +182,7 @@ def test_an_unfinished_accept_whose_evidence_still_verifies_is_finished_at_the_v
     dev['acceptance'] = {'committed': False, 'matches': None, 'generation': 7, 'pending_step': 'accept'}
     r = step([dev])
     assert action(r, '0000:41:00.0')['action'] == 'recover'
-    assert r['accept'] == [{'bdf': '0000:41:00.0', 'state': 'run', 'generation': 7, 'identity': GOOD['objects']['cert0']['digest']}]
+    assert r['accept'] == [ACCEPT_41]
     assert r['trust_after_accept'] == [{'bdf': '0000:41:00.0', 'level': 'tcb'}]
     # ... but not when the evidence no longer verifies: drift, nothing written
     bad = dict(gpu(state='run', evidence=TAMPERED), acceptance=dev['acceptance'])
@@ -187,13 +190,11 @@ def test_an_unfinished_accept_whose_evidence_still_verifies_is_finished_at_the_v
     assert action(r, '0000:41:00.0')['action'] == 'unexplained_state' and not r['accept']
 
 
-def test_the_accept_pins_the_leaf_identity_when_the_target_side_keeps_acceptance_records():
-    dev = gpu(state='locked', evidence=GOOD)
-    assert step([dev])['accept'] == [{'bdf': '0000:41:00.0', 'state': 'run', 'generation': 7}]  # an older target side: no identity
-    dev['acceptance'] = {'committed': False, 'matches': None, 'generation': None, 'pending_step': None}
+def test_the_accept_pins_the_leaf_identity_that_was_verified():
     identity = GOOD['objects']['cert0']['digest']
     assert identity.startswith('sha384:')
-    assert step([dev])['accept'] == [{'bdf': '0000:41:00.0', 'state': 'run', 'generation': 7, 'identity': identity}]
+    assert step([gpu(state='locked', evidence=GOOD)])['accept'] == [
+        {'bdf': '0000:41:00.0', 'state': 'run', 'generation': 7, 'identity': identity}]
 
 
 @pytest.mark.parametrize('field, unknown, value', [
@@ -253,7 +254,7 @@ def test_a_device_whose_state_cannot_be_read_is_never_acted_on():
 
 def test_without_a_trust_abi_acceptance_still_happens_but_no_level_is_written():
     r = step([gpu(state='locked', evidence=GOOD, trust_abi='none', trust_level=None)])
-    assert r['accept'] == [{'bdf': '0000:41:00.0', 'state': 'run', 'generation': 7}]
+    assert r['accept'] == [ACCEPT_41]
     assert r['trust_after_accept'] == [] and r['trust'] == []
 
 
