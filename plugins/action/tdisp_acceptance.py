@@ -128,8 +128,8 @@ class _Run:
 
     # -- module calls ------------------------------------------------------------------------------
     def _module(self, name: str, step: str, release: bool = False, tolerate: bool = False, **module_args: t.Any) -> dict[str, t.Any]:
-        keys = ('sysfs_root', 'state_dir') if name == 'device_trust' else ('sysfs_root', 'state_dir', 'evidence_endpoint')
-        common = {k: self.args[k] for k in keys if self.args[k] is not None}
+        # device_trust reads the evidence generation too, before it raises a device to tcb.
+        common = {k: self.args[k] for k in ('sysfs_root', 'state_dir', 'evidence_endpoint') if self.args[k] is not None}
         common.update(module_args)
         common['run'] = dict(self.run, release=release)
         self.calls.append(name)
