@@ -281,7 +281,7 @@ def _action(device: Mapping[str, t.Any], decision: Mapping[str, t.Any], wanted: 
     rejected = (record or {}).get('rejected')
     strange = _policy.identity_problem(device)
     if strange:
-        return 'unknown_identity', ('%s: its identity cannot be read (%s), so no rule can be said to match it (not even the default); '
+        return 'unknown_identity', ('unknown_identity: %s: its identity cannot be read (%s), so no rule can be said to match it (not even the default); '
                                     'nothing is changed: fix the device or the kernel' % (bdf, strange))
     if state == 'error':
         return 'relock_and_verify', '%s is in TDISP ERROR: unlock, lock, verify again (no driver is bound: nothing disrupted)' % bdf
@@ -308,7 +308,7 @@ def _action(device: Mapping[str, t.Any], decision: Mapping[str, t.Any], wanted: 
                                                                          decision['evidence']['device_generation']))
         if state == 'run' and wanted == 'tcb' and allow_disruptive:
             return 'relock_and_verify', '%s; unlock, lock, verify again (disruptive, allowed)' % drift
-        return 'unexplained_state', ('%s; it is drift, not compliance: nothing is changed%s' % (
+        return 'unexplained_state', ('unexplained_state: %s; it is drift, not compliance: nothing is changed%s' % (
             drift, ': set allow_disruptive (acceptance_allow_disruptive: true) to take it through lock, verify, accept'
             if state == 'run' and wanted == 'tcb' else '; find out who set it'))
     if state == 'unknown':
