@@ -133,14 +133,18 @@ class _Run:
         common.update(module_args)
         common['run'] = dict(self.run, release=release)
         self.calls.append(name)
-        if name != 'tdisp_device_info' and not self.check_mode:
-            self.holding = not release  # a writing module takes (or renews) the lease; the releasing call gives it back
         res = self.action._execute_module(module_name='coco.tdisp.%s' % name, module_args=common, task_vars=self.task_vars)
+        lock = res.get('run_lock')
+        if name != 'tdisp_device_info' and not self.check_mode:
+            # A writing module takes (or renews) the lease and the releasing call gives it back; a call
+            # that died before it reported (a module killed, a connection lost) may hold it still.
+            self.holding = bool(lock.get('held')) and not lock.get('released') if isinstance(lock, dict) else not release
         if res.get('changed'):
             self.changed = True
         if res.get('diff'):
             self.diffs.extend(res['diff'] if isinstance(res['diff'], list) else [res['diff']])
-        self._outcomes(res)
+        if name != 'tdisp_device_info':
+            self._outcomes(res)
         if res.get('unreachable') or (res.get('failed') and not (tolerate and self._per_device(res))):
             raise _Stop('%s: %s' % (step, to_text(res.get('msg') or 'failed')))
         return res
