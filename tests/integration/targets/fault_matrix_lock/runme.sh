@@ -14,7 +14,11 @@ ARM=${TMPDIR:-/tmp}/tdisp-sim-arm-$(cat "$TDISP_SIM_RUN_DIR/pid")
 mkdir -p "$ARM"
 rm -f "$WORK/counts.json"
 trap 'rm -rf "$ARM"' EXIT
-rollout() { ansible-playbook -i "$INV" "$REPO/playbooks/rollout.yml" -e '{"tdisp_rollout_waves": ["100%"]}' "$@"; }
+# The static inventory beside the fleet's group_vars: the dynamic one asks the simulator, which the stall holds.
+mkdir -p "$WORK/inv"
+cp "$INVENTORY" "$WORK/inv/hosts.yml"
+ln -sfn "$REPO/inventories/group_vars" "$WORK/inv/group_vars"
+rollout() { ansible-playbook -i "$WORK/inv/hosts.yml" "$REPO/playbooks/rollout.yml" -e '{"tdisp_rollout_waves": ["100%"]}' "$@"; }
 
 s0=$(last_seq)
 echo armed >"$ARM/lock-stall"
