@@ -134,3 +134,50 @@ options:
     type: str
     default: netlink
 """
+
+    # The reliability options of the host modules (docs/reliability.md).
+    RELIABILITY = r"""
+options:
+  run:
+    description:
+      - The run lock of the host, C(<state_dir>/run.lock). One run at a time per host; a second one fails at once with one
+        line naming the holder (pid, run id, start time, policy version).
+      - Without O(run.id) the lock lasts this module call. With it, the lock is a lease that every call of that run renews and
+        the last one releases (O(run.release)), so that the several module runs of one host's acceptance hold it throughout.
+      - A stale lock (its process is gone and, for a lease, it expired or O(run.break) names it; or from before a reboot) is
+        broken and reported in RV(run_lock).
+      - Check mode writes nothing, but still fails when another live run holds the host. M(coco.tdisp.tdisp_device_info)
+        never takes the lock; with O(run.id) it fails when another live run holds the host.
+    type: dict
+    suboptions:
+      id:
+        description: The controller's run id, letters, digits and C(._:-), up to 64 characters.
+        type: str
+      policy_version:
+        description: The policy version the run applies, recorded in the lock and in the acceptance records.
+        type: str
+      lease:
+        description: Seconds (10 to 86400) the lease lasts after each call of the run.
+        type: int
+        default: 600
+      release:
+        description: Release the lease at the end of this call (the last module run of the host).
+        type: bool
+        default: false
+      break:
+        description: The run id of a lease that may be broken before it expires, because that run is known to be dead.
+        type: str
+  deadline:
+    description:
+      - Seconds (1 to 86400) this module run may take; it then fails with one line, before its next write. It also stops
+        when its parent process went away (the controller was killed).
+    type: int
+    default: 900
+  rehearsal:
+    description:
+      - Accept a O(sysfs_root) that is neither sysfs nor the coco.tdisp simulator's filesystem, a plain directory tree shaped like
+        sysfs (benchmarks, rehearsals). Without it such a root is refused, since its facts are not the kernel's.
+      - The result then carries RV(rehearsal=true). Never set it against a real host.
+    type: bool
+    default: false
+"""

@@ -75,6 +75,14 @@ options:
         the P(coco.tdisp.acceptance#role) role compares so that an older policy cannot overwrite a newer one.
       - O(devices) may be empty when only the version is to be recorded.
     type: str
+  unverified:
+    description:
+      - Dangerous. Raise devices to V(tcb) although the ledger holds no committed acceptance record for them (a device put into
+        RUN by someone else). Reported as RV(unverified) and in a warning.
+      - Without it, a device raised to (or found at) V(tcb) must be in RUN under a committed acceptance record whose
+        generation and leaf identity the live evidence still has, checked right before the write and again at the end.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - coco.tdisp._attributes
   - coco.tdisp._attributes.action_module
@@ -83,9 +91,12 @@ extends_documentation_fragment:
   - coco.tdisp._attributes.sysfs
   - coco.tdisp._attributes.state_dir
   - coco.tdisp._attributes.evidence
+  - coco.tdisp._attributes.reliability
 notes:
-  - O(evidence_endpoint) is accepted so that C(module_defaults) for C(group/coco.tdisp.tdisp) apply to this module too;
-    setting a trust level reads no evidence.
+  - O(evidence_endpoint) is read only for devices raised to (or found at) V(tcb), to check that their evidence is still the
+    one their acceptance was pinned to (kernel C(validate) where the family has it).
+  - A V(tcb) this run set on a device whose evidence then moved is taken back; the kernel refuses a level below V(tcb) in RUN,
+    so the device leaves RUN (unbind, unlock; the ledger owes the driver a rebind). RV(devices[].lowered) names the level.
   - A device's level is compared with what the kernel reports now; a device already at its level is not written.
   - "With C(module_param), the level reported is the module parameter's value: the level the next bind gets. A bound device
     keeps the level it got at its bind until it is rebound (C(pending_rebind))."
@@ -130,6 +141,19 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+unverified:
+  description: O(unverified) was set.
+  returned: with O(unverified=true)
+  type: bool
+run_lock:
+  description:
+    - The run lock (O(run)), C(held), C(run_id), C(broken) (the stale holder that was broken, or null) and C(released).
+  returned: when O(state_dir) is given (and, for M(coco.tdisp.tdisp_device_info), O(run.id))
+  type: dict
+rehearsal:
+  description: O(rehearsal) was set; the facts are from a plain tree, not a kernel.
+  returned: with O(rehearsal=true)
+  type: bool
 policy_recorded:
   description: Whether O(policy_version) was recorded now (in check mode, whether it would be).
   returned: when O(policy_version) is given
@@ -179,6 +203,35 @@ devices:
     failed:
       description: Whether this device failed.
       type: bool
+    converged:
+      description:
+        - From the final read, never from the plan. The device is in the state (or at the level) asked for; in RUN or at
+          V(tcb) only under a committed acceptance record whose evidence (generation, leaf identity) the live evidence still has.
+      type: bool
+    evidence_changed:
+      description: The evidence (or the RUN state) moved away from what was verified; the device was not raised, or was taken back.
+      type: bool
+      returned: when it did
+    recovered:
+      description:
+        - An unfinished transaction a killed run left behind, and what this run did with it, V(finished), V(reverify),
+          V(abandoned) or V(rebind) (docs/reliability.md).
+      type: str
+      returned: when there was one
+    needs_reverify:
+      description: The device must go through verify -> accept again (it was found in TDISP ERROR, or its pending acceptance could not be finished).
+      type: bool
+      returned: when it does
+    lowered:
+      description: The level a V(tcb) this run set was taken back to (the evidence moved), or V(false) when it could not be.
+      type: raw
+      returned: when the evidence moved after the write
+    acceptance:
+      description:
+        - For a device in RUN (or at V(tcb)), C(committed), C(matches), C(generation), C(identity), C(policy_version), C(unverified),
+          C(pending_step) of its acceptance record in the ledger.
+      type: dict
+      returned: for a device in RUN or at tcb
     msg:
       description: The one-line error of this device.
       type: str

@@ -48,12 +48,25 @@ options:
         choices: [unlocked, locked, run]
       generation:
         description:
-          - Only with O(devices[].state=run). The evidence generation that was verified (as returned by
-            M(coco.tdisp.tdisp_device_info) with O(coco.tdisp.tdisp_device_info#module:include_evidence=true) while the
-            device was locked).
-          - Accept is refused when the device's current generation differs. For a device already in RUN, a different
-            generation fails the device (its evidence changed after acceptance; re-run lock, verify, accept).
+          - Required with O(devices[].state=run) (unless O(devices[].unverified=true)); only with it. The evidence generation
+            that was verified (as returned by M(coco.tdisp.tdisp_device_info) with
+            O(coco.tdisp.tdisp_device_info#module:include_evidence=true) while the device was locked), 0 to 2**63-1.
+          - Accept is refused when the device's current generation differs. After the accept the evidence is read again; if it
+            moved, the device fails with RV(devices[].evidence_changed=true) and no acceptance record is committed. For a
+            device already in RUN, a different generation fails the device (re-run lock, verify, accept).
         type: int
+      identity:
+        description:
+          - With O(devices[].generation). The verified leaf identity, C(sha384:) and 96 hex digits, the C(digest) of the device's
+            C(cert0) evidence object (C(evidence.objects.cert0.digest) of M(coco.tdisp.tdisp_device_info)); checked before and
+            after the accept, and before any V(tcb) write.
+        type: str
+      unverified:
+        description:
+          - Dangerous. Accept (O(devices[].state=run)) without a verified generation; the device is accepted on evidence nobody
+            verified. Reported as RV(devices[].unverified) and in a warning; its acceptance record says C(unverified=true).
+        type: bool
+        default: false
       rejected:
         description:
           - Only with O(devices[].state=unlocked). Record in the ledger under O(state_dir) that a policy keeps this device out,
@@ -92,8 +105,9 @@ options:
     description:
       - Set trust levels in the same call, after the state changes, exactly as M(coco.tdisp.device_trust) sets them with
         these devices, O(unbind_driver) and O(rebind_driver) of this task, and the O(trust.allow_disruptive) given here.
-      - Its input is checked with the rest before the first write. It runs only when every device of O(devices) reached its
-        state; otherwise C(trust.skipped) in the result says why nothing was set.
+      - Its input is checked with the rest before the first write. It runs for every device whose state change did not fail
+        (one device's failure never holds the others back); a device whose state change failed is listed in C(trust.devices)
+        with C(skipped), and C(trust.skipped) says why. A task refused before any write sets no level.
       - One module run instead of two per host, for a role that accepts devices and then raises their trust level.
     type: dict
     suboptions:
@@ -145,8 +159,15 @@ extends_documentation_fragment:
   - coco.tdisp._attributes.sysfs
   - coco.tdisp._attributes.state_dir
   - coco.tdisp._attributes.evidence
+  - coco.tdisp._attributes.reliability
 notes:
-  - The evidence endpoint is used only for devices with a generation pin.
+  - The evidence endpoint is used for devices with a generation pin, for the recovery of an accept a killed run left
+    unfinished, and for the V(tcb) checks of O(trust).
+  - "Every disruptive step (unbind, lock, accept, trust raise, unlock, bind) is journalled in the ledger: its intent before
+    the write and its outcome after it, each made durable at once. The next run finishes or abandons what a killed run left
+    (RV(devices[].recovered)); see docs/reliability.md."
+  - A locked device whose accept fails with EIO (TDISP ERROR) is taken back through unlock and lock (no driver is bound, so
+    nothing is disrupted) and reported with RV(devices[].needs_reverify=true).
   - One call converges all the devices of a host; never loop a task per device.
 seealso:
   - module: coco.tdisp.tdisp_device_info
@@ -214,6 +235,19 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+refused:
+  description: The task was refused before any write (bad input, or a plan the kernel's rules forbid).
+  returned: when it was
+  type: bool
+run_lock:
+  description:
+    - The run lock (O(run)), C(held), C(run_id), C(broken) (the stale holder that was broken, or null) and C(released).
+  returned: when O(state_dir) is given (and, for M(coco.tdisp.tdisp_device_info), O(run.id))
+  type: dict
+rehearsal:
+  description: O(rehearsal) was set; the facts are from a plain tree, not a kernel.
+  returned: with O(rehearsal=true)
+  type: bool
 devices:
   description: One result per device of the task, in the task's order.
   returned: always
@@ -254,6 +288,35 @@ devices:
     failed:
       description: Whether this device failed (refused before any write, or a write failed).
       type: bool
+    converged:
+      description:
+        - From the final read, never from the plan. The device is in the state (or at the level) asked for; in RUN or at
+          V(tcb) only under a committed acceptance record whose evidence (generation, leaf identity) the live evidence still has.
+      type: bool
+    evidence_changed:
+      description: The evidence (or the RUN state) moved away from what was verified; the device was not raised, or was taken back.
+      type: bool
+      returned: when it did
+    recovered:
+      description:
+        - An unfinished transaction a killed run left behind, and what this run did with it, V(finished), V(reverify),
+          V(abandoned) or V(rebind) (docs/reliability.md).
+      type: str
+      returned: when there was one
+    needs_reverify:
+      description: The device must go through verify -> accept again (it was found in TDISP ERROR, or its pending acceptance could not be finished).
+      type: bool
+      returned: when it does
+    unverified:
+      description: The device was accepted with O(devices[].unverified=true).
+      type: bool
+      returned: when it was
+    acceptance:
+      description:
+        - For a device in RUN (or at V(tcb)), C(committed), C(matches), C(generation), C(identity), C(policy_version), C(unverified),
+          C(pending_step) of its acceptance record in the ledger.
+      type: dict
+      returned: for a device in RUN or at tcb
     msg:
       description: The one-line error of this device.
       type: str
@@ -289,6 +352,7 @@ from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispErr
 from ansible_collections.coco.tdisp.plugins.module_utils._evidence.constants import DEFAULT_MAX_OBJECT_SIZE, check_endpoint
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.evidence import client_factory
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.info import gather, parse_nonce
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.binding import add_acceptance
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.module import HostRun, run
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import RELIABILITY, TRUST_DEVICE_OPTIONS, argument_spec
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.plan_state import converge_state
@@ -345,6 +409,7 @@ def main() -> None:
             sysfs.invalidate()  # read afresh after the writes
             facts = gather(sysfs, evidence=evidence, evidence_factory=factory if evidence else None, all_devices=True)
             facts['ledger'] = ledger.as_dict()
+            add_acceptance(facts['devices'], ledger)
             result['facts'] = facts
         unverified = [d['bdf'] for d in p['devices'] if d.get('unverified') and d.get('state') == 'run']
         for dev in result['devices']:

@@ -48,7 +48,7 @@ options:
   state_dir:
     description:
       - The directory of the host-side ledger that M(coco.tdisp.tdisp_device) and M(coco.tdisp.device_trust) keep. When given,
-        the ledger is returned as RV(ledger) (read only; nothing is created).
+        the ledger is returned as RV(ledger) (read only; nothing is created), and each device's RV(devices[].acceptance).
     type: path
   vendor:
     description: Only devices with this PCI vendor id (V(0x10de) or V(10de)).
@@ -89,6 +89,7 @@ extends_documentation_fragment:
   - coco.tdisp._attributes.action_group
   - coco.tdisp._attributes.sysfs
   - coco.tdisp._attributes.evidence
+  - coco.tdisp._attributes.reliability
 notes:
   - Reads each attribute of each device once. One call handles all the devices of a host; never loop over devices.
   - A TSM without C(pci_mode) (mainline kernels) is reported as V(link) when some device shows host C(tsm/) attributes, else
@@ -123,6 +124,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+run_lock:
+  description: The run lock, when O(run.id) is given (never taken here), C(held=false), C(run_id), C(broken) and C(released).
+  returned: with O(state_dir) and O(run.id)
+  type: dict
+rehearsal:
+  description: O(rehearsal) was set; the facts are from a plain tree, not a kernel.
+  returned: with O(rehearsal=true)
+  type: bool
 ledger:
   description:
     - The host-side ledger, when O(state_dir) is given; empty (C(devices={}), C(policy=null)) when there is none yet.
@@ -159,6 +168,15 @@ devices:
       description: The PCI device name.
       type: str
       sample: '0000:41:00.0'
+    acceptance:
+      description:
+        - With O(state_dir), the device's acceptance record in the ledger, C(committed) (a committed record exists),
+          C(matches) (the device reads RUN and, with O(include_evidence=true), its live generation is the committed one; null
+          when no evidence was read; false for a device in RUN without a committed record, an unexplained state),
+          C(generation), C(identity), C(policy_version), C(unverified) and C(pending_step) (the step of an unfinished
+          transaction a killed run left, or null).
+      type: dict
+      returned: with O(state_dir)
     vendor:
       description: PCI vendor id as sysfs prints it; null when unreadable.
       type: str
@@ -263,7 +281,7 @@ from ansible_collections.coco.tdisp.plugins.module_utils._evidence.constants imp
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.evidence import client_factory
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.info import gather, parse_nonce
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.ledger import Ledger
-from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.binding import acceptance_view
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.binding import add_acceptance
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.module import HostRun, run
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.options import RELIABILITY, argument_spec
 
@@ -300,10 +318,7 @@ def main() -> None:
         if p['state_dir'] is not None:
             ledger = Ledger(p['state_dir'])
             result['ledger'] = ledger.as_dict()
-            for dev in result['devices']:
-                entry = ledger.entry(dev['bdf'])
-                dev['acceptance'] = acceptance_view(ledger.acceptance(dev['bdf']), entry.get('journal'), dev.get('tdisp_state'),
-                                                    (dev.get('evidence') or {}).get('generation'))
+            add_acceptance(result['devices'], ledger)
         result['changed'] = False
         return result
 

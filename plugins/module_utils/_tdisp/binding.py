@@ -34,7 +34,7 @@ class EvidenceChanged(TdispError):
 
 def check_generation(value: t.Any, bdf: str, attribute: str = 'generation') -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_GENERATION:
-        raise TdispError('%s %r is not an integer from 0 to 2**63-1' % (attribute, value), device=bdf, attribute=attribute,
+        raise TdispError('%s %r is not a non-negative integer below 2**63' % (attribute, value), device=bdf, attribute=attribute,
                          remedy='pass the generation tdisp_device_info returned with the verified evidence')
     return value
 
@@ -71,6 +71,8 @@ def check_evidence(engine: 'Engine', bdf: str, generation: t.Optional[int], iden
         if leaf != identity:
             raise EvidenceChanged('the leaf certificate changed since verification (%s -> %s)' % (identity[:19], (leaf or 'none')[:19]),
                                   device=bdf, attribute=attribute, remedy=_REVERIFY)
+    if engine.opts.check_mode:   # validate records the generation in the kernel: not in check mode
+        return None
     try:
         ok = engine.evidence().validate(bdf, generation)
     except TdispError as exc:
@@ -128,6 +130,14 @@ def acceptance_view(rec: t.Optional[t.Mapping[str, t.Any]], journal: t.Optional[
             'generation': rec.get('generation') if rec else None, 'identity': rec.get('identity') if rec else None,
             'policy_version': rec.get('policy_version') if rec else None,
             'unverified': bool(rec.get('unverified')) if rec else False, 'pending_step': pending}
+
+
+def add_acceptance(devices: t.Sequence[t.Dict[str, t.Any]], ledger: t.Any) -> None:
+    """Each device dict of the facts gets ``acceptance`` from the ledger (tdisp_device_info with state_dir, tdisp_device facts)."""
+    for dev in devices:
+        entry = ledger.entry(dev['bdf'])
+        dev['acceptance'] = acceptance_view(ledger.acceptance(dev['bdf']), entry.get('journal'), dev.get('tdisp_state'),
+                                            (dev.get('evidence') or {}).get('generation'))
 
 
 def recover(engine: 'Engine', out: 'Outcome') -> None:

@@ -61,8 +61,8 @@ def check_sysfs_root(root: str, rehearsal: bool) -> None:
     kind, why = read_fstype(canon)
     allowed = (SYSFS,) if canon == '/sys' else (SYSFS, SIMULATOR)
     if kind not in allowed:
-        raise TdispError('sysfs_root %s is %s, not %s' % (root, 'on a %s filesystem' % kind if kind else why or 'on no known mount',
-                                                        ' or '.join(allowed)), attribute='sysfs_root',
+        where = 'on a %s filesystem' % kind if kind else why or 'on no known mount'
+        raise TdispError('sysfs_root %s is %s, not %s' % (root, where, ' or '.join(allowed)), attribute='sysfs_root',
                          remedy='point it at /sys or a simulated host; for a plain rehearsal tree set rehearsal: true')
 
 

@@ -13,6 +13,8 @@ import typing as t
 
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import check_tsm
 from ansible_collections.coco.tdisp.plugins.module_utils._evidence.constants import DEFAULT_ENDPOINT
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.bounds import DEFAULT_DEADLINE
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.runlock import DEFAULT_LEASE
 
 SYSFS_ROOT = '/sys'
 STATE_DIR = '/var/lib/coco-tdisp'
@@ -31,11 +33,11 @@ RELIABILITY: t.Dict[str, t.Dict[str, t.Any]] = {
     'run': {'type': 'dict', 'options': {
         'id': {'type': 'str'},
         'policy_version': {'type': 'str'},
-        'lease': {'type': 'int', 'default': 600},
+        'lease': {'type': 'int', 'default': DEFAULT_LEASE},
         'release': {'type': 'bool', 'default': False},
         'break': {'type': 'str'},
     }},
-    'deadline': {'type': 'int', 'default': 900},
+    'deadline': {'type': 'int', 'default': DEFAULT_DEADLINE},
     'rehearsal': {'type': 'bool', 'default': False},
 }
 

@@ -17,9 +17,9 @@ from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispErr
 from ansible_collections.coco.tdisp.plugins.module_utils._abi import errnos as _errnos
 from ansible_collections.coco.tdisp.plugins.module_utils._abi import trust as _trust
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.device import Device, public
-from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import UNKNOWN, UNLOCK, check_name, is_bdf, module_trust_attr
+from ansible_collections.coco.tdisp.plugins.module_utils._abi.names import LOCK, UNKNOWN, UNLOCK, check_name, is_bdf, module_trust_attr
 from ansible_collections.coco.tdisp.plugins.module_utils._abi.sysfs import Sysfs
-from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.actions import Action, Bind, ModuleParamWrite, Write
+from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.actions import Action, Bind, ModuleParamWrite, Unbind, Write
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.binding import EvidenceChanged, acceptance_view, confirm
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.converge import Planner, check_policy_version, converge, record_policy
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.engine import Engine, Outcome, check_specs, refuse
@@ -169,25 +169,33 @@ class TrustPlanner(Planner):
             rec = confirm(engine, out, 'trust')
         except EvidenceChanged:
             if not engine.opts.check_mode and any(a.done and a.sets_trust for a in out.actions):
-                self._lower(engine, out, row)
+                self._lower(engine, out)
             raise
         out.extra['acceptance'] = acceptance_view(rec or None, None, 'run', rec.get('generation') if rec else None)
         return True
 
-    def _lower(self, engine: Engine, out: Outcome, row: t.Any) -> None:
-        """Take back a tcb this run set on a device whose evidence moved (a device-scope file only)."""
+    def _lower(self, engine: Engine, out: Outcome) -> None:
+        """Take back a tcb this run set on a device whose evidence moved. The kernel refuses a level below
+        tcb while the device is in RUN, so the device leaves RUN: [unbind] -> unlock (the kernel resets or
+        reinterprets its trust below tcb; the ledger owes the driver a rebind). Not gated by allow_disruptive:
+        a device at tcb on evidence nobody verified is what must never stay."""
         dev = out.device()
-        if row.per_module or not row.file:
-            out.extra['lowered'] = False
-            return
-        value = _trust.value_for(row.name, _trust.LEVELS[1])
-        try:
-            engine.sysfs.write(dev.dir + '/' + row.file, value)
-            out.extra['lowered'] = _trust.LEVELS[1]
-            engine.ledger.update(out.bdf, trust_level=None, trust_abi=None, acceptance=None)
-        except OSError:
-            out.extra['lowered'] = False
+        holder = engine.sysfs.read(dev.dir + '/' + LOCK)[0]
+        seq: t.List[Action] = []
+        driver = engine.driver_now(dev)
+        if driver:
+            unbind = Unbind(driver)
+            unbind.owe(engine.ledger, out.bdf)
+            seq.append(unbind)
+        if holder:
+            seq.append(Write(UNLOCK, holder))
+        out.actions.extend(seq)
+        error = out.error
+        engine.execute(out)
+        out.error = error or out.error
         out.after = public(engine.reader.refresh(dev))
+        level = out.after.get('trust_level')
+        out.extra['lowered'] = level if level != _trust.TCB else False
 
     def settle(self, engine: Engine, out: Outcome) -> None:
         dev = out.dev
@@ -248,7 +256,7 @@ def converge_state_and_trust(sysfs: Sysfs, ledger: Ledger, devices: t.Sequence[t
         check_policy_version(version)
     result = converge_state(sysfs, ledger, devices, options, evidence_factory)
     if result.get('refused'):
-        result['trust'] = {'changed': False, 'devices': [], 'skipped': 'the state task was refused: no trust level was set'}
+        result['trust'] = {'changed': False, 'devices': [], 'skipped': 'a state change failed (the state task was refused): no trust level was set'}
         return result
     failed = {d['bdf'] for d in result['devices'] if d.get('failed')}
     wanted = [d for d in trust.get('devices') or [] if d.get('bdf') not in failed]

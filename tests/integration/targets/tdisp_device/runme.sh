@@ -43,6 +43,24 @@ same "$(writes)" "$w2" "a refused accept wrote"
 play pin.yml -e step=lock
 play pin.yml -e step=accept -e pin="$(cat "$TDISP_SIM_RUN_DIR/pin.generation")" -e expect_failure=false
 
+echo "== a second run on the host fails at once, naming the holder; check mode too, and it writes nothing"
+lockfile="$TDISP_SIM_RUN_DIR/state/$HOST/run.lock"
+sleep 300 & holder=$!
+printf '{"pid": %d, "run_id": "r-other", "started": "2026-12-04T19:30:00Z", "policy_version": "v9", "expires": 1}\n' "$holder" > "$lockfile"
+w3=$(writes)
+for mode in "" "--check"; do
+    if out=$(play converge.yml -e expect_changed=false $mode 2>&1); then
+        kill "$holder"; echo "FAIL: a run went ahead while another held the host" >&2; exit 1
+    fi
+    grep -q "another run holds this host: pid $holder (run r-other, started 2026-12-04T19:30:00Z, policy v9)" <<<"$out" \
+        || { kill "$holder"; echo "FAIL: the refusal does not name the holder: $out" >&2; exit 1; }
+done
+same "$(writes)" "$w3" "a refused run wrote"
+kill "$holder"; wait "$holder" 2>/dev/null || true
+echo "== the stale lock of a dead run is broken"
+play converge.yml -e expect_changed=false
+test ! -e "$lockfile" || { echo "FAIL: the run lock was not released" >&2; exit 1; }
+
 echo "== production paths: /sys replaced by the simulated host in a private mount namespace"
 if unshare -m true 2>/dev/null; then
     unshare -m --propagation private sh -c \

@@ -29,6 +29,22 @@ def test_documented_default_is_the_constant(fragment, option, constant):
     assert options.COMMON[option] == {'type': doc['type'], 'default': constant}
 
 
+def _spec_of(doc):
+    out = {'type': doc['type']}
+    if 'default' in doc:
+        out['default'] = doc['default']
+    if 'suboptions' in doc:
+        out['options'] = {k: _spec_of(v) for k, v in doc['suboptions'].items()}
+    return out
+
+
+def test_reliability_options_are_documented_once_as_specified():
+    doc = yaml.safe_load(ModuleDocFragment.RELIABILITY)['options']
+    assert {k: _spec_of(v) for k, v in doc.items()} == options.RELIABILITY
+    for mod in (tdisp_device_info, tdisp_device, device_trust):
+        assert 'coco.tdisp._attributes.reliability' in yaml.safe_load(mod.DOCUMENTATION)['extends_documentation_fragment']
+
+
 def test_defaults():
     assert (options.SYSFS_ROOT, options.STATE_DIR, options.EVIDENCE_ENDPOINT) == ('/sys', '/var/lib/coco-tdisp', 'netlink')
 

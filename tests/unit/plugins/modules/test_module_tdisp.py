@@ -31,11 +31,11 @@ def call(capsys, module, args, check=False, diff=False):
 
 @pytest.fixture
 def base(guest, tmp_path):
-    return {'sysfs_root': guest.root, 'state_dir': str(tmp_path / 'state')}
+    return {'sysfs_root': guest.root, 'state_dir': str(tmp_path / 'state'), 'rehearsal': True}  # a plain tree: a declared rehearsal
 
 
 def test_info(capsys, guest):
-    out = call(capsys, tdisp_device_info, {'sysfs_root': guest.root})
+    out = call(capsys, tdisp_device_info, {'sysfs_root': guest.root, 'rehearsal': True})
     assert out['changed'] is False
     assert [(d['bdf'], d['tdisp_state']) for d in out['devices']] == [(GPU, 'unlocked'), (LOCKED, 'locked'), (RUN, 'run')]
     assert out['tsms'][1] == {'name': 'tsm1', 'mode': 'devsec', 'unknown': {}}
@@ -67,19 +67,18 @@ def test_refusal(capsys, guest, base):
 
 
 def _states(capsys, guest, base):
-    info = call(capsys, tdisp_device_info, {'sysfs_root': guest.root, 'all_devices': True, 'state_dir': base['state_dir']})
+    info = call(capsys, tdisp_device_info, {'sysfs_root': guest.root, 'rehearsal': True, 'all_devices': True, 'state_dir': base['state_dir']})
     return {d['bdf']: (d['tdisp_state'], d['trust_level']) for d in info['devices']}, info
 
 
 def test_state_then_trust_in_one_call(capsys, guest, base):
     args = dict(base, devices=[{'bdf': LOCKED, 'state': 'run', 'unverified': True}],
-                trust={'devices': [{'bdf': LOCKED, 'level': 'tcb'}, {'bdf': RUN, 'level': 'tcb'}], 'policy_version': '2026.11.1'})
+                trust={'devices': [{'bdf': LOCKED, 'level': 'tcb'}], 'policy_version': '2026.11.1'})
     out = call(capsys, tdisp_device, args, diff=True)
     assert out['changed'] is True and not out.get('failed'), out.get('msg')
     assert [(a['attribute'], a['done']) for a in out['devices'][0]['actions']] == [('tsm/accept', True)]
     # the trust part ran after the accept: tcb needs RUN, which the device reached in this same call
     assert out['trust']['devices'][0]['actions'] == [{'action': 'write', 'attribute': 'trust', 'value': '3', 'done': True}]
-    assert out['trust']['devices'][1]['changed'] is False
     assert out['trust']['policy_recorded'] is True
     assert [d['after']['devices'][0]['tdisp_state'] for d in out['diff']] == ['run', 'run']
     assert out['diff'][1]['before']['devices'][0]['trust_level'] == 'blocked'
@@ -87,6 +86,19 @@ def test_state_then_trust_in_one_call(capsys, guest, base):
     assert _states(capsys, guest, base)[0][LOCKED] == ('run', 'tcb')
     again = call(capsys, tdisp_device, args)
     assert again['changed'] is False and again['trust']['changed'] is False and again['trust']['policy_recorded'] is False
+
+
+def test_tcb_without_a_committed_record_is_not_confirmed(capsys, guest, base):
+    """Issue 10 finding 2: a device found in RUN at tcb that the collection never accepted is not reported ok."""
+    out = call(capsys, device_trust, dict(base, devices=[{'bdf': RUN, 'level': 'tcb'}]))
+    dev = out['devices'][0]
+    assert out['failed'] is True and 'no committed acceptance record' in out['msg'] and 'unexplained state' in out['msg']
+    assert dev['converged'] is False and dev['changed'] is False
+    info = call(capsys, tdisp_device_info, {'sysfs_root': guest.root, 'rehearsal': True, 'bdfs': [RUN], 'state_dir': base['state_dir']})
+    assert info['devices'][0]['acceptance']['committed'] is False and info['devices'][0]['acceptance']['matches'] is False
+    # declared explicitly, the operator's own acceptance is taken (and reported as unverified)
+    out = call(capsys, device_trust, dict(base, devices=[{'bdf': RUN, 'level': 'tcb'}], unverified=True))
+    assert not out.get('failed') and out['unverified'] is True and out['devices'][0]['converged'] is True
 
 
 def test_trust_input_is_checked_before_any_write(capsys, guest, base):
@@ -150,7 +162,7 @@ def test_check_mode_touches_nothing(capsys, guest, base, tmp_path, no_writes):
                                         unbind_driver=True, allow_disruptive=True), check=True, diff=True),
         call(capsys, device_trust, dict(base, devices=[{'bdf': LOCKED, 'level': 'adversary'}, {'bdf': RUN, 'level': 'blocked'}],
                                         allow_disruptive=True, unbind_driver=True), check=True, diff=True),
-        call(capsys, tdisp_device_info, {'sysfs_root': guest.root}, check=True),
+        call(capsys, tdisp_device_info, {'sysfs_root': guest.root, 'rehearsal': True}, check=True),
         call(capsys, tdisp_device, dict(base, devices=[{'bdf': LOCKED, 'state': 'run', 'unverified': True}], facts=True,
                                         trust={'devices': [{'bdf': RUN, 'level': 'normal'}], 'allow_disruptive': True,
                                                'policy_version': '2026.11.1'}), check=True, diff=True),

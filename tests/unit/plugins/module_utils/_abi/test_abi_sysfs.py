@@ -173,18 +173,20 @@ def test_write_is_echo_like(tree, monkeypatch):
     """One os.open(O_WRONLY) without O_CREAT/O_TRUNC, one os.write, close: the errno arrives at once."""
     tree.put('attr', 'old\n')
     calls = []
-    real_open, real_write = os.open, os.write
+    real_open = os.open
 
     def spy_open(path, flags, *args, **kw):
         calls.append(('open', path, flags))
         return real_open(path, flags, *args, **kw)
 
+    real_raw = s.RAW_WRITE
+
     def spy_write(fd, data):
         calls.append(('write', data))
-        return real_write(fd, data)
+        return real_raw(fd, data)
 
     monkeypatch.setattr(os, 'open', spy_open)
-    monkeypatch.setattr(os, 'write', spy_write)
+    monkeypatch.setattr(s, 'RAW_WRITE', spy_write)   # write(2) itself (issue 10: Python's os.write retries EINTR for ever)
     s.Sysfs(tree.root).write('attr', 'tsm1')
     opens = [c for c in calls if c[0] == 'open']
     writes = [c for c in calls if c[0] == 'write']

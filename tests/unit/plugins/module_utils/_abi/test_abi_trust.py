@@ -19,13 +19,14 @@ def test_table_matches_design():
 
 
 @pytest.mark.parametrize('value, level', [
-    ('blocked', 'blocked'), ('TCB', 'tcb'), (' normal ', 'normal'), (0, 'blocked'), (3, 'tcb'), ('2', 'normal'), ('1', 'adversary'),
+    ('blocked', 'blocked'), ('TCB', 'tcb'), (0, 'blocked'), (3, 'tcb'), ('2', 'normal'), ('1', 'adversary'),
 ])
 def test_parse_level(value, level):
     assert trust.parse_level(value) == level
 
 
-@pytest.mark.parametrize('value', [4, -1, '4', 'full', 'auto', None, True, False, 2.0, '', [3]])
+@pytest.mark.parametrize('value', [4, -1, '4', 'full', 'auto', None, True, False, 2.0, '', [3],
+                                   'normal\n', ' normal ', '\u0663'])   # issue 10: no whitespace, no other digits
 def test_parse_level_refuses(value):
     with pytest.raises(TdispError) as info:
         trust.parse_level(value)

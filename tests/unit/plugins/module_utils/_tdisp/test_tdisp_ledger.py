@@ -31,7 +31,7 @@ def test_round_trip_and_permissions(tmp_path):
     assert stat.S_IMODE(os.stat(str(state)).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(str(state / 'ledger.json')).st_mode) == 0o600
     data = json.loads((state / 'ledger.json').read_text())
-    assert data['format'] == 1
+    assert data['format'] == 2
     assert data['devices']['0000:41:00.0']['unbound_driver'] == 'nvidia'
     assert data['devices']['0000:41:00.0']['generation'] == 7
     assert 'updated' in data['devices']['0000:41:00.0']
@@ -59,7 +59,7 @@ def test_unchanged_update_keeps_timestamp(tmp_path):
     assert stamp and led.devices['0000:41:00.0']['updated'] == 'then'
 
 
-@pytest.mark.parametrize('content', ['not json', '[]', '{"format": 2, "devices": {}}', '{"format": 1}', b'\xff\xfe'])
+@pytest.mark.parametrize('content', ['not json', '[]', '{"format": 3, "devices": {}}', '{"format": 1}', b'\xff\xfe'])
 def test_corrupt_ledger_refused(tmp_path, content):
     p = tmp_path / 'ledger.json'
     p.write_bytes(content if isinstance(content, bytes) else content.encode())

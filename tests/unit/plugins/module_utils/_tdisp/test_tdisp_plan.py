@@ -159,7 +159,8 @@ def test_bad_tsm_option():
 
 
 def test_refusals_name_every_device(guest, tmp_path):
-    r = state(guest, tmp_path, [{'bdf': '0000:99:00.0', 'state': 'run', 'unverified': True}, {'bdf': RUN, 'state': 'unlocked'}, {'bdf': LOCKED, 'state': 'run', 'unverified': True}])
+    r = state(guest, tmp_path, [{'bdf': '0000:99:00.0', 'state': 'run', 'unverified': True}, {'bdf': RUN, 'state': 'unlocked'},
+                                {'bdf': LOCKED, 'state': 'run', 'unverified': True}])
     assert r['failed'] and len(r['errors']) == 2
     assert r['msg'].startswith('0000:99:00.0 tsm/lock: no such PCI device (ENOENT)')
     assert '1 more refusals' in r['msg']
