@@ -36,8 +36,13 @@ def ledger(host: str) -> dict:
         return {}
 
 
-def _hosts(args: list, sim: dict) -> list:
-    return args or sorted(sim)
+def _devices(args: list):
+    """(host, bdf, simulated device, ledger record) for every device of the hosts in ``args`` (all when empty)."""
+    sim = fleet()
+    for host in args or sorted(sim):
+        records = ledger(host)
+        for bdf, d in sorted(sim[host].items()):
+            yield host, bdf, d, records.get(bdf) or {}
 
 
 def committed(record: dict, generation: int) -> bool:
@@ -46,51 +51,32 @@ def committed(record: dict, generation: int) -> bool:
 
 
 def invariant(args: list) -> list:
-    sim = fleet()
-    bad = []
-    for host in _hosts(args, sim):
-        records = ledger(host)
-        for bdf, d in sorted(sim[host].items()):
-            if d.get("trust") != TCB:
-                continue
-            record = records.get(bdf) or {}
-            if not (d.get("tdisp_state") == "run" and d.get("accepted") and committed(record, d.get("generation"))):
-                bad.append("%s %s: trust tcb but TDISP %s, accepted %s, generation %s, record %s" % (
-                    host, bdf, d.get("tdisp_state"), d.get("accepted"), d.get("generation"), json.dumps(record.get("acceptance"))))
-    return bad
+    return ["%s %s: trust tcb but TDISP %s, accepted %s, generation %s, record %s" % (
+        host, bdf, d.get("tdisp_state"), d.get("accepted"), d.get("generation"), json.dumps(record.get("acceptance")))
+        for host, bdf, d, record in _devices(args)
+        if d.get("trust") == TCB and not (d.get("tdisp_state") == "run" and d.get("accepted") and committed(record, d.get("generation")))]
 
 
 def lost(args: list) -> list:
-    sim = fleet()
     bad = []
-    for host in _hosts(args, sim):
-        records = ledger(host)
-        for bdf, d in sorted(sim[host].items()):
-            if d.get("tdisp_state") != "run":
-                continue
-            record = records.get(bdf) or {}
-            journal = record.get("journal") if isinstance(record.get("journal"), dict) else {}
-            if not record.get("acceptance") and journal.get("step") not in ("accept", "trust_raise", "bind"):
-                bad.append("%s %s: in RUN (generation %s) but the ledger lost its acceptance: %s" % (
-                    host, bdf, d.get("generation"), json.dumps(record)))
+    for host, bdf, d, record in _devices(args):
+        journal = record.get("journal") if isinstance(record.get("journal"), dict) else {}
+        if d.get("tdisp_state") == "run" and not record.get("acceptance") and journal.get("step") not in ("accept", "trust_raise", "bind"):
+            bad.append("%s %s: in RUN (generation %s) but the ledger lost its acceptance: %s" % (host, bdf, d.get("generation"), json.dumps(record)))
     return bad
 
 
 def converged(args: list) -> list:
-    sim = fleet()
     bad = []
-    for host in _hosts(args, sim):
-        records = ledger(host)
-        for bdf, d in sorted(sim[host].items()):
-            if d.get("tee"):
-                ok = (d.get("tdisp_state"), d.get("accepted"), d.get("trust")) == ("run", True, TCB) and \
-                    committed(records.get(bdf) or {}, d.get("generation")) and d.get("driver")
-            else:
-                ok = d.get("trust") == 2
-            if not ok:
-                bad.append("%s %s: not converged: TDISP %s, trust %s, driver %s, record %s" % (
-                    host, bdf, d.get("tdisp_state"), d.get("trust"), d.get("driver"),
-                    json.dumps((records.get(bdf) or {}).get("acceptance"))))
+    for host, bdf, d, record in _devices(args):
+        if d.get("tee"):
+            ok = (d.get("tdisp_state"), d.get("accepted"), d.get("trust")) == ("run", True, TCB) and \
+                committed(record, d.get("generation")) and d.get("driver")
+        else:
+            ok = d.get("trust") == 2
+        if not ok:
+            bad.append("%s %s: not converged: TDISP %s, trust %s, driver %s, record %s" % (
+                host, bdf, d.get("tdisp_state"), d.get("trust"), d.get("driver"), json.dumps(record.get("acceptance"))))
     return bad
 
 

@@ -12,9 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . ../../lib/fleet.sh
-fleet_target fault_matrix_evidence
-FM="python3 $REPO/tests/integration/lib/fault_matrix.py"
-rm -f "$WORK/counts.json"
+. ../../lib/fault_matrix.sh
+fm_target fault_matrix_evidence
 GPU=0000:18:00.0
 rollout() { ansible-playbook -i "$INV" "$REPO/playbooks/rollout.yml" -e '{"tdisp_rollout_waves": ["100%"]}' "$@"; }
 gpu_writes_since() {  # gpu_writes_since SEQ HOST: the writes to the GPU's attributes or to its driver's bind files

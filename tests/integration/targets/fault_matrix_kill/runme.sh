@@ -11,12 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . ../../lib/fleet.sh
-fleet_target fault_matrix_kill
-FM="python3 $REPO/tests/integration/lib/fault_matrix.py"
-ARM=${TMPDIR:-/tmp}/tdisp-sim-arm-$(cat "$TDISP_SIM_RUN_DIR/pid")
-mkdir -p "$ARM"
-rm -f "$WORK/counts.json"
-trap 'rm -rf "$ARM"' EXIT
+. ../../lib/fault_matrix.sh
+fm_target fault_matrix_kill
 rollout() { ansible-playbook -i "$INV" "$REPO/playbooks/rollout.yml" -e '{"tdisp_rollout_waves": ["100%"]}' "$@"; }
 
 i=0

@@ -8,12 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . ../../lib/fleet.sh
-fleet_target fault_matrix_lock
-FM="python3 $REPO/tests/integration/lib/fault_matrix.py"
-ARM=${TMPDIR:-/tmp}/tdisp-sim-arm-$(cat "$TDISP_SIM_RUN_DIR/pid")
-mkdir -p "$ARM"
-rm -f "$WORK/counts.json"
-trap 'rm -rf "$ARM"' EXIT
+. ../../lib/fault_matrix.sh
+fm_target fault_matrix_lock
 # The static inventory beside the fleet's group_vars: the dynamic one asks the simulator, which the stall holds.
 mkdir -p "$WORK/inv"
 cp "$INVENTORY" "$WORK/inv/hosts.yml"

@@ -12,9 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . ../../lib/fleet.sh
-fleet_target fault_matrix_target
-FM="python3 $REPO/tests/integration/lib/fault_matrix.py"
-rm -f "$WORK/counts.json"
+. ../../lib/fault_matrix.sh
+fm_target fault_matrix_target
 GPU=0000:18:00.0; VIRTIO=0000:00:03.0
 rollout() { ansible-playbook -i "$INV" "$REPO/playbooks/rollout.yml" -e '{"tdisp_rollout_waves": ["100%"]}' "$@"; }
 writes_since() { "$TDISP_SIM" log --mount "$TDISP_SIM_MOUNT" --json --since "$1" | grep -c '"event":"write"' || true; }
