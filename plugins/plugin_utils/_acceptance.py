@@ -304,8 +304,8 @@ def _action(device: Mapping[str, t.Any], decision: Mapping[str, t.Any], wanted: 
         if (state == 'run' and wanted == 'tcb' and acceptance.get('pending_step') in ('accept', 'trust_raise')
                 and decision['outcome']['trust'] == 'tcb'):
             return 'recover', ('%s: a run died during its %s; its evidence verifies at generation %s: the transaction is finished '
-                               '(accept at that generation, then trust)' % (bdf, acceptance['pending_step'],
-                                                                         decision['evidence']['device_generation']))
+                               '(accept at that generation, then trust)'
+                               % (bdf, acceptance['pending_step'], decision['evidence']['device_generation']))
         if state == 'run' and wanted == 'tcb' and allow_disruptive:
             return 'relock_and_verify', '%s; unlock, lock, verify again (disruptive, allowed)' % drift
         return 'unexplained_state', ('unexplained_state: %s; it is drift, not compliance: nothing is changed%s' % (

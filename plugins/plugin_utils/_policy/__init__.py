@@ -45,5 +45,5 @@ from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.schema import e
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.selection import preflight, revoke_plan, select
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.verify import verify_host
 
-__all__ = ['DRIFT_KINDS', 'IMPLICIT_DEFAULT', 'Policy', 'PolicyError', 'acceptance_of', 'audit', 'identity_problem', 'unexplained', 'check_expected', 'ensure', 'plan', 'preflight', 'revoke_plan', 'select',
-           'validate', 'validated_dict', 'verify_host']
+__all__ = ['DRIFT_KINDS', 'IMPLICIT_DEFAULT', 'Policy', 'PolicyError', 'acceptance_of', 'audit', 'check_expected', 'ensure', 'identity_problem',
+           'plan', 'preflight', 'revoke_plan', 'select', 'unexplained', 'validate', 'validated_dict', 'verify_host']

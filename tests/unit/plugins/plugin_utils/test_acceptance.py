@@ -144,7 +144,7 @@ def test_the_ledger_can_come_with_the_info_result():
 
 
 COMMITTED = {'0000:41:00.0': {'generation': 7, 'trust_level': 'blocked',
-                               'acceptance': {'state': 'committed', 'generation': 7, 'identity': None}}}
+                              'acceptance': {'state': 'committed', 'generation': 7, 'identity': None}}}
 
 
 def test_an_accepted_device_with_a_committed_record_but_trust_below_tcb_gets_tcb():
