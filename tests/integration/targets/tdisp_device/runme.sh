@@ -33,23 +33,13 @@ grep -q -- '-.*tdisp_state: run' "$TDISP_SIM_RUN_DIR/disrupt.out"
 grep -q -- '+.*tdisp_state: unlocked' "$TDISP_SIM_RUN_DIR/disrupt.out"
 same "$(writes)" "$w1" "disrupt.yml in check mode wrote"
 
-echo "== the generation pin refuses accept after the evidence changed"
-play pin.yml -e step=lock
-gen=$(cat "$TDISP_SIM_RUN_DIR/pin.generation")
-fault "$HOST" 0000:0c:00.0 generation
-w2=$(writes)
-play pin.yml -e step=accept -e pin="$gen" -e expect_failure=true
-same "$(writes)" "$w2" "a refused accept wrote"
-play pin.yml -e step=lock
-play pin.yml -e step=accept -e pin="$(cat "$TDISP_SIM_RUN_DIR/pin.generation")" -e expect_failure=false
-
 echo "== a second run on the host fails at once, naming the holder; check mode too, and it writes nothing"
 lockfile="$TDISP_SIM_RUN_DIR/state/$HOST/run.lock"
 sleep 300 & holder=$!
 printf '{"pid": %d, "run_id": "r-other", "started": "2026-12-04T19:30:00Z", "policy_version": "v9", "expires": 1}\n' "$holder" > "$lockfile"
 w3=$(writes)
 for mode in "" "--check"; do
-    if out=$(play converge.yml -e expect_changed=false $mode 2>&1); then
+    if out=$(play converge.yml -e expect_changed=false ${mode:+"$mode"} 2>&1); then
         kill "$holder"; echo "FAIL: a run went ahead while another held the host" >&2; exit 1
     fi
     grep -q "another run holds this host: pid $holder (run r-other, started 2026-12-04T19:30:00Z, policy v9)" <<<"$out" \
@@ -60,6 +50,16 @@ kill "$holder"; wait "$holder" 2>/dev/null || true
 echo "== the stale lock of a dead run is broken"
 play converge.yml -e expect_changed=false
 test ! -e "$lockfile" || { echo "FAIL: the run lock was not released" >&2; exit 1; }
+
+echo "== the generation pin refuses accept after the evidence changed"
+play pin.yml -e step=lock
+gen=$(cat "$TDISP_SIM_RUN_DIR/pin.generation")
+fault "$HOST" 0000:0c:00.0 generation
+w2=$(writes)
+play pin.yml -e step=accept -e pin="$gen" -e expect_failure=true
+same "$(writes)" "$w2" "a refused accept wrote"
+play pin.yml -e step=lock
+play pin.yml -e step=accept -e pin="$(cat "$TDISP_SIM_RUN_DIR/pin.generation")" -e expect_failure=false
 
 echo "== production paths: /sys replaced by the simulated host in a private mount namespace"
 if unshare -m true 2>/dev/null; then
