@@ -124,7 +124,6 @@ class _Run:
             self.run['break'] = args['break_run']
         self.holding = False
         self.outcomes: dict[str, dict[str, t.Any]] = {}
-        self.device_failures: list[str] = []
 
     # -- module calls ------------------------------------------------------------------------------
     def _module(self, name: str, step: str, release: bool = False, tolerate: bool = False, **module_args: t.Any) -> dict[str, t.Any]:
