@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fault matrix, finding 3 (and the stale half of 4): ansible-playbook killed (SIGKILL or SIGINT to
-# its process group) right after each step of a GPU's acceptance: unbind, lock, accept, bind
-# (the rebind after accept) and the trust raise; ten kill points, one host each (scenario:
+# its process group and its workers) right after each step of a GPU's acceptance: unbind, lock, accept, bind
+# (the rebind after accept), the trust raise, and the kernel validate the module asks right after the
+# controller verified the evidence (before accept); twelve kill points, one host each (scenario:
 # ./scenario.yml, whose triggers carry out the kill the test arms). After every kill the
 # simulator's truth: no device at tcb unless in RUN at the generation of a committed record (0
 # wrong acceptances), no device in RUN whose acceptance the ledger lost (0 records lost). A re-run
@@ -16,7 +17,7 @@ fm_target fault_matrix_kill
 rollout() { ansible-playbook -i "$INV" "$REPO/playbooks/rollout.yml" -e '{"tdisp_rollout_waves": ["100%"]}' "$@"; }
 
 i=0
-for point in unbind-KILL lock-KILL accept-KILL bind-KILL trust-KILL unbind-INT lock-INT accept-INT bind-INT trust-INT; do
+for point in unbind-KILL lock-KILL validate-KILL accept-KILL bind-KILL trust-KILL unbind-INT lock-INT validate-INT accept-INT bind-INT trust-INT; do
     i=$((i + 1)); host=k-$i
     echo "== kill point $point on $host"
     setsid ansible-playbook -i "$INV" "$REPO/playbooks/rollout.yml" -e '{"tdisp_rollout_waves": ["100%"]}' \
@@ -32,8 +33,8 @@ for point in unbind-KILL lock-KILL accept-KILL bind-KILL trust-KILL unbind-INT l
 done
 
 echo "== a re-run that does not name the dead run is refused at once, naming the holder"
-holder=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run_id"])' "$TDISP_SIM_RUN_DIR/state/k-3/run.lock")
-rc=0; rollout -e tdisp_rollout_hosts=k-3 -e tdisp_report_dir="$WORK/refused" >"$WORK/refused.out" 2>&1 || rc=$?
+holder=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run_id"])' "$TDISP_SIM_RUN_DIR/state/k-4/run.lock")
+rc=0; rollout -e tdisp_rollout_hosts=k-4 -e tdisp_report_dir="$WORK/refused" >"$WORK/refused.out" 2>&1 || rc=$?
 [ "$rc" -ne 0 ] || fail "a re-run while the dead run's lease lasts passed"
 grep -q "another run holds this host: pid [0-9]* (run $holder, started [0-9T:Z-]*, policy 2026.11.1)" "$WORK/refused.out" \
     || { cat "$WORK/refused.out"; fail "the refusal does not name the holder"; }
@@ -50,32 +51,32 @@ print(json.dumps({"fm_breaks": breaks, "tdisp_acceptance_break_run": "{{ fm_brea
 PY
 rollout -e "@$WORK/breaks.json" -e tdisp_report_dir="$WORK/rerun" >"$WORK/rerun.out" 2>&1 || { cat "$WORK/rerun.out"; fail "the re-run failed"; }
 $FM converged || fail "the re-run did not converge every host"
-$FM count reruns_converged 10
+$FM count reruns_converged 12
 $FM invariant || { $FM count wrong_acceptances; fail "a wrong acceptance after the re-run"; }
 $FM silent "$WORK/rerun/rollout-2026.11.1.json" || { $FM count silent_oks; fail "the report says ok where the simulator does not"; }
-for h in k-1 k-2 k-3 k-4 k-5 k-6 k-7 k-8 k-9 k-10; do
+for h in k-1 k-2 k-3 k-4 k-5 k-6 k-7 k-8 k-9 k-10 k-11 k-12; do
     [ ! -e "$TDISP_SIM_RUN_DIR/state/$h/run.lock" ] || fail "$h: the run lock was not released"
 done
 
-echo "== an evidence change after the recovery is flagged on a killed host (k-3) as on any other"
-"$TDISP_SIM" fault --mount "$TDISP_SIM_MOUNT" k-3 0000:18:00.0 generation
+echo "== an evidence change after the recovery is flagged on a killed host (k-4, killed right after accept) as on any other"
+"$TDISP_SIM" fault --mount "$TDISP_SIM_MOUNT" k-4 0000:18:00.0 generation
 ansible-playbook -i "$INV" "$REPO/playbooks/audit.yml" -e tdisp_report_dir="$WORK/audit" >"$WORK/audit.out" 2>&1 \
     || { cat "$WORK/audit.out"; fail "audit.yml failed"; }
 python3 - "$WORK"/audit/audit-*.json <<'PY'
 import json, sys
 rep = json.load(open(sys.argv[1]))
 per = {h["host"]: h for h in rep["per_host"]}
-assert per["k-3"]["compliant"] is False, per["k-3"]
-kinds = {f["kind"] for f in rep["drift"] if f["host"] == "k-3"}
+assert per["k-4"]["compliant"] is False, per["k-4"]
+kinds = {f["kind"] for f in rep["drift"] if f["host"] == "k-4"}
 assert kinds & {"evidence_changed", "unexplained_state", "trust_reset", "not_accepted"}, kinds
-assert all(per["k-%d" % i]["compliant"] for i in range(1, 11) if i != 3), [h for h in rep["per_host"] if not h["compliant"]]
-print("audit: k-3 drifts (%s), the other nine are compliant" % ", ".join(sorted(kinds)))
+assert all(per["k-%d" % i]["compliant"] for i in range(1, 13) if i != 4), [h for h in rep["per_host"] if not h["compliant"]]
+print("audit: k-4 drifts (%s), the other eleven are compliant" % ", ".join(sorted(kinds)))
 PY
 cat "$WORK/counts.json"; echo
 python3 - "$WORK/counts.json" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
-assert c.get("faults_tried") == 10 and c.get("reruns_converged") == 10, c
+assert c.get("faults_tried") == 12 and c.get("reruns_converged") == 12, c
 assert not c.get("wrong_acceptances") and not c.get("records_lost") and not c.get("silent_oks"), c
 PY
 echo "fault_matrix_kill: all checks passed"
