@@ -75,12 +75,15 @@ unbind=$plain/bus/pci/drivers/nvidia/unbind
 before=$(md5sum <"$unbind")
 rc=0; module tdisp_device_info '{"all_devices": true, "sysfs_root": "'"$plain"'"}' || rc=$?
 $FM count faults_tried
-[ "$rc" -ne 0 ] && grep -q "sysfs_root $plain is on a .* filesystem, not sysfs" "$WORK/module.out" \
-    || { cat "$WORK/module.out"; fail "tdisp_device_info believed a plain tree"; }
+if [ "$rc" -eq 0 ] || ! grep -q "sysfs_root $plain is on a .* filesystem, not sysfs" "$WORK/module.out"; then
+    cat "$WORK/module.out"; fail "tdisp_device_info believed a plain tree"
+fi
 module tdisp_device_info '{"all_devices": true, "rehearsal": true, "sysfs_root": "'"$plain"'"}' || { cat "$WORK/module.out"; fail "rehearsal read failed"; }
 grep -Eq '"?rehearsal"?: true' "$WORK/module.out" || { cat "$WORK/module.out"; fail "a rehearsal read does not say so"; }
 rc=0; rollout -e tdisp_sysfs_root="$plain" -e tdisp_report_dir="$WORK/plain" >"$WORK/plain.out" 2>&1 || rc=$?
-[ "$rc" -ne 0 ] && grep -q "not sysfs" "$WORK/plain.out" || { cat "$WORK/plain.out"; fail "a rollout into a plain tree was not refused"; }
+if [ "$rc" -eq 0 ] || ! grep -q "not sysfs" "$WORK/plain.out"; then
+    cat "$WORK/plain.out"; fail "a rollout into a plain tree was not refused"
+fi
 [ "$(md5sum <"$unbind")" = "$before" ] || fail "the rollout wrote into the plain tree's unbind file"
 $FM silent "$WORK/plain/rollout-2026.11.1.json" || { $FM count silent_oks; fail "a silent ok"; }
 
@@ -94,7 +97,7 @@ t1=$(date +%s)
 [ "$rc" -ne 0 ] || fail "the rollout passed with virtio's trust failing"
 [ $((t1 - t0)) -lt 120 ] || fail "the bounded retries took $((t1 - t0)) s"
 n=$("$TDISP_SIM" log --mount "$TDISP_SIM_MOUNT" --json --since "$s2" | grep '"event":"write"' | grep -c "$VIRTIO/trust" || true)
-[ "$n" -ge 1 ] && [ "$n" -le 10 ] || fail "$n writes to virtio's trust (bounded retries expected)"
+if [ "$n" -lt 1 ] || [ "$n" -gt 10 ]; then fail "$n writes to virtio's trust (bounded retries expected)"; fi
 grep -q "EINTR" "$WORK/eintr.out" || { cat "$WORK/eintr.out"; fail "the error does not name EINTR"; }
 $FM invariant || { $FM count wrong_acceptances; fail "a wrong acceptance"; }
 $FM silent "$WORK/eintr/rollout-2026.11.1.json" || { $FM count silent_oks; fail "a silent ok"; }
