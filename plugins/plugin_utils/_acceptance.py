@@ -225,10 +225,13 @@ def lost_run(device: Mapping[str, t.Any], record: t.Optional[Mapping[str, t.Any]
     the evidence generation moved on since the collection accepted the device (the ledger keeps
     the generation it pinned), or the trust level the collection set was reset by the kernel.
     """
-    if not record or device.get('tdisp_state') != 'run':
+    if device.get('tdisp_state') != 'run' or not (record or isinstance(device.get('acceptance'), Mapping)):
         return None
+    record = record or {}
     evidence = device.get('evidence') if isinstance(device.get('evidence'), Mapping) else {}
     accepted_gen, current_gen = record.get('generation'), evidence.get('generation')
+    if accepted_gen is None:
+        accepted_gen = _policy.acceptance_of(device, record).get('generation')
     if isinstance(accepted_gen, int) and isinstance(current_gen, int) and accepted_gen != current_gen:
         return 'its evidence changed since it was accepted (generation %d -> %d): it may have left RUN' % (accepted_gen, current_gen)
     set_level = record.get('trust_level')

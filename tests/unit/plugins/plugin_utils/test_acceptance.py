@@ -366,3 +366,11 @@ def test_the_summary_gate_notes_name_contraindicated_kept_out_and_missing_device
     assert s['contraindicated'] == 1
     assert any('contraindicated evidence against eg100-96.00 (rule gpu-tcb)' in n for n in s['gate_notes'])
     assert any('expected[0] (id gpus)' in n for n in s['gate_notes'])
+
+
+def test_a_committed_record_whose_evidence_moved_is_a_lost_run_not_a_confirmation():
+    dev = dict(gpu(state='run', evidence=dict(GOOD, generation=8), trust_level='tcb'),
+               acceptance={'committed': True, 'matches': False, 'generation': 7, 'pending_step': None})
+    d = action(step([dev]), '0000:41:00.0')
+    assert d['action'] == 'refused' and 'generation 7 -> 8' in d['action_reason']
+    assert action(step([dev], allow_disruptive=True), '0000:41:00.0')['action'] == 'relock_and_verify'
