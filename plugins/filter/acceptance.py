@@ -1,7 +1,7 @@
 # Copyright: coco.tdisp contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The acceptance role's planning filter; documented in acceptance_step.yml beside this one."""
+"""The acceptance planning filter and the run id of the host's run lock; documented in acceptance_step.yml and run_id.yml."""
 
 from __future__ import annotations
 
@@ -22,8 +22,13 @@ def acceptance_step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any =
                 retry_rejected=bool(retry_rejected))
 
 
+def run_id(kind: t.Any = 'run') -> str:
+    """A run id for the host's run lock: kind, the playbook's pid, the start time and a random tag."""
+    return call(AnsibleFilterError, 'coco.tdisp.run_id', _acceptance.run_id, kind)
+
+
 class FilterModule:
     """coco.tdisp acceptance filters."""
 
     def filters(self) -> dict[str, t.Callable[..., t.Any]]:
-        return {'acceptance_step': acceptance_step}
+        return {'acceptance_step': acceptance_step, 'run_id': run_id}

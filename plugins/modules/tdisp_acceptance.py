@@ -87,6 +87,16 @@ options:
     description: The name of the fact the summary is set as.
     type: str
     default: tdisp_acceptance_summary
+  run_lease:
+    description:
+      - Seconds the host's run lock lasts after each module call renews it. Every module call of one host's acceptance carries
+        one run id (C(acc-<controller pid>-<start time>-<tag>)) and the policy version, so that a second run on the host fails at
+        once, naming the holder; the last call releases the lock, also when the acceptance fails.
+    type: int
+    default: 600
+  break_run:
+    description: The run id of a dead run whose lock may be broken before its lease expires.
+    type: str
 attributes:
   check_mode:
     support: full
@@ -133,7 +143,9 @@ summary:
       C(failure), C(changed), C(converged), C(contraindicated) (devices with contraindicated evidence plus devices kept out under
       this policy version), C(counts) (per action, outcome and verdict status; C(changes), C(pending), C(refused), C(rejected)),
       C(module_calls), C(devices) (per device C(bdf), ids, C(rule), C(matched_by), C(trust), C(tdisp_state), C(action),
-      C(action_reason), C(before), C(verdict), C(exempt)), C(refused), C(rejected), C(preflight), C(expected) and C(gate_notes).
+      C(action_reason), C(before), C(verdict), C(exempt); from the modules' final re-read C(converged), C(evidence_changed),
+      C(recovered), C(failed)), C(refused) (with C(kind), e.g. V(unexplained_state), V(unknown_identity), V(evidence_changed)),
+      C(rejected), C(preflight), C(expected), C(gate_notes) and C(run_id).
   returned: always
   type: dict
 """

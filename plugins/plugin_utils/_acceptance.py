@@ -22,10 +22,14 @@ It never decides anything the policy did not: a device is accepted only when its
 from __future__ import annotations
 
 import datetime
+import os
+import secrets
+import time
 import typing as t
 from collections.abc import Mapping, Sequence
 
 from ansible_collections.coco.tdisp.plugins.plugin_utils import _policy
+from ansible_collections.coco.tdisp.plugins.plugin_utils._attestation import manifests_errors
 from ansible_collections.coco.tdisp.plugins.plugin_utils._errors import TdispError
 
 LOCKED_STATES = ('locked', 'run')
@@ -42,7 +46,12 @@ ACTIONS = (
     'refused',          # a change that needs allow_disruptive, or a device the kernel cannot take there
     'abandon',          # locked by this run but its evidence cannot be read: unlock it again, keep its level, host not converged
     'rejected',         # kept out: its evidence failed (or it was revoked) under this policy version; not locked again
+    'recover',          # in RUN with an unfinished accept/trust transaction (a run died): accept again at the verified generation
+    'unexplained_state',  # in RUN or at tcb without a committed acceptance record: drift, never confirmed; no write
+    'unknown_identity',   # its identity attributes are unreadable or malformed: no rule can be said to match; no write
 )
+# The actions that leave the host not converged (the wave gate fails on them).
+REFUSING = ('refused', 'abandon', 'unexplained_state', 'unknown_identity')
 
 
 class AcceptanceError(TdispError):
@@ -61,6 +70,33 @@ def _now(now: t.Any) -> datetime.datetime:
             raise AcceptanceError(['now: %r is not an ISO 8601 timestamp' % (now,)]) from None
         return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
     raise AcceptanceError(['now: %r is not a timestamp' % (now,)])
+
+
+def run_id(kind: str = 'acc', now: t.Optional[float] = None) -> str:
+    """A run id for the host's run lock (docs/reliability.md): ``KIND-<playbook pid>-<start time, UTC>-<random tag>``.
+
+    The action plugins and filters run in a worker process forked by ``ansible-playbook``: its
+    parent's pid is the playbook's."""
+    if not isinstance(kind, str) or not kind.isalnum() or len(kind) > 16:
+        raise AcceptanceError(['run id kind: %r is not 1 to 16 letters or digits' % (kind,)])
+    stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(time.time() if now is None else now))
+    return '%s-%d-%s-%s' % (kind, os.getppid(), stamp, secrets.token_hex(3))
+
+
+def check_inputs(policy: t.Any, manifests: t.Any) -> tuple[t.Optional[_policy.Policy], list[str]]:
+    """The validated policy (None when it does not validate) and every problem of it and the manifests, one line each."""
+    try:
+        checked = _policy.validate(policy, manifests if manifests is not None else {})
+    except _policy.PolicyError as err:
+        return None, ['the policy: %s' % p for p in err.problems]
+    if not isinstance(manifests, Mapping):
+        return checked, []
+    return checked, ['reference manifests: %s' % p for p in manifests_errors(manifests)]
+
+
+def refusal(problems: Sequence[str]) -> str:
+    """The message of a refusal of the inputs: a heading line, then one line per problem."""
+    return 'refused before any host was read: %d problem%s:\n%s' % (len(problems), '' if len(problems) == 1 else 's', '\n'.join(problems))
 
 
 def _devices(info: t.Any) -> list[Mapping[str, t.Any]]:
@@ -147,9 +183,9 @@ def step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now:
             out['lock'].append({'bdf': bdf, 'state': 'locked'})
         elif action == 'relock_and_verify':
             out['relock'].append({'bdf': bdf, 'state': 'locked'})
-        elif action == 'accept':
-            out['accept'].append({'bdf': bdf, 'state': 'run', 'generation': decision['evidence']['device_generation']})
-            if _level_change(device, 'tcb'):
+        elif action in ('accept', 'recover'):
+            out['accept'].append(_accept_entry(device, decision))
+            if _level_change(device, 'tcb') or action == 'recover':
                 out['trust_after_accept'].append({'bdf': bdf, 'level': 'tcb'})
         elif action == 'unlock':
             entry: dict[str, t.Any] = {'bdf': bdf, 'state': 'unlocked'}
@@ -163,7 +199,7 @@ def step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now:
             # A host problem, not a verdict: restore the device (no trust change, no rejection record)
             # and refuse, so that the host is not taken for converged and the gate stops.
             out['unlock'].append({'bdf': bdf, 'state': 'unlocked'})
-            out['refused'].append({'bdf': bdf, 'reason': why, 'rule': decision['rule']})
+            out['refused'].append({'bdf': bdf, 'reason': why, 'rule': decision['rule'], 'kind': action})
         elif action == 'rejected':
             out['rejected'].append({'bdf': bdf, 'reason': why, 'rule': decision['rule']})
             if _level_change(device, level):
@@ -172,8 +208,8 @@ def step(info: t.Any, policy: t.Any, manifests: t.Any, nonce: t.Any = None, now:
             out['trust'].append({'bdf': bdf, 'level': level})
         elif action == 'none' and level == 'tcb' and _level_change(device, 'tcb'):
             out['trust'].append({'bdf': bdf, 'level': 'tcb'})
-        elif action == 'refused':
-            out['refused'].append({'bdf': bdf, 'reason': why, 'rule': decision['rule']})
+        elif action in REFUSING:
+            out['refused'].append({'bdf': bdf, 'reason': why, 'rule': decision['rule'], 'kind': action})
     try:
         out['preflight'] = _policy.preflight(devices, intended, [] if critical is None else critical)
     except _policy.PolicyError as exc:
@@ -189,10 +225,13 @@ def lost_run(device: Mapping[str, t.Any], record: t.Optional[Mapping[str, t.Any]
     the evidence generation moved on since the collection accepted the device (the ledger keeps
     the generation it pinned), or the trust level the collection set was reset by the kernel.
     """
-    if not record or device.get('tdisp_state') != 'run':
+    if device.get('tdisp_state') != 'run' or not (record or isinstance(device.get('acceptance'), Mapping)):
         return None
+    record = record or {}
     evidence = device.get('evidence') if isinstance(device.get('evidence'), Mapping) else {}
     accepted_gen, current_gen = record.get('generation'), evidence.get('generation')
+    if accepted_gen is None:
+        accepted_gen = _policy.acceptance_of(device, record).get('generation')
     if isinstance(accepted_gen, int) and isinstance(current_gen, int) and accepted_gen != current_gen:
         return 'its evidence changed since it was accepted (generation %d -> %d): it may have left RUN' % (accepted_gen, current_gen)
     set_level = record.get('trust_level')
@@ -218,6 +257,16 @@ def evidence_read_error(device: Mapping[str, t.Any]) -> t.Optional[str]:
     return None
 
 
+def _accept_entry(device: Mapping[str, t.Any], decision: Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """The ``tdisp_device`` entry that accepts a device pinned to the evidence that was verified: generation and leaf identity."""
+    entry: dict[str, t.Any] = {'bdf': device['bdf'], 'state': 'run', 'generation': decision['evidence']['device_generation']}
+    evidence = device.get('evidence') if isinstance(device.get('evidence'), Mapping) else {}
+    cert0 = ((evidence.get('objects') or {}).get('cert0') or {}) if isinstance(evidence.get('objects'), Mapping) else {}
+    if isinstance(cert0, Mapping) and isinstance(cert0.get('digest'), str) and cert0['digest'].startswith('sha384:'):
+        entry['identity'] = cert0['digest']  # the leaf identity that was verified: the accept and the trust raise pin it
+    return entry
+
+
 def _rejection_reason(decision: Mapping[str, t.Any]) -> str:
     evidence = decision.get('evidence') or {}
     reasons = list(evidence.get('reasons') or []) or list(evidence.get('failures') or []) or ['the evidence did not satisfy the rule']
@@ -233,6 +282,12 @@ def _action(device: Mapping[str, t.Any], decision: Mapping[str, t.Any], wanted: 
     guest = device.get('tsm_side') in GUEST_SIDES
     bdf = device['bdf']
     rejected = (record or {}).get('rejected')
+    strange = _policy.identity_problem(device)
+    if strange:
+        return 'unknown_identity', ('unknown_identity: %s: its identity cannot be read (%s), so no rule can be said to match it (not even the default); '
+                                    'nothing is changed: fix the device or the kernel' % (bdf, strange))
+    if state == 'error':
+        return 'relock_and_verify', '%s is in TDISP ERROR: unlock, lock, verify again (no driver is bound: nothing disrupted)' % bdf
     if (wanted == 'tcb' and guest and state == 'unlocked' and isinstance(rejected, Mapping)
             and rejected.get('policy_version') == version and not locked_by_us):
         return 'rejected', ('at %s: rejected under policy %s (%s): %s; a new policy version, or '
@@ -246,6 +301,19 @@ def _action(device: Mapping[str, t.Any], decision: Mapping[str, t.Any], wanted: 
                                    % (bdf, unreadable))
             return 'refused', ('%s is TDISP %s but its evidence cannot be read (%s); nothing is changed: check tdisp_evidence_endpoint '
                                'and run as root (reading evidence needs CAP_NET_ADMIN)' % (bdf, state, unreadable))
+    drift = _policy.unexplained(device, record) if wanted == 'tcb' else None
+    if drift:
+        acceptance = _policy.acceptance_of(device, record)
+        if (state == 'run' and wanted == 'tcb' and acceptance.get('pending_step') in ('accept', 'trust_raise')
+                and decision['outcome']['trust'] == 'tcb'):
+            return 'recover', ('%s: a run died during its %s; its evidence verifies at generation %s: the transaction is finished '
+                               '(accept at that generation, then trust)'
+                               % (bdf, acceptance['pending_step'], decision['evidence']['device_generation']))
+        if state == 'run' and wanted == 'tcb' and allow_disruptive:
+            return 'relock_and_verify', '%s; unlock, lock, verify again (disruptive, allowed)' % drift
+        return 'unexplained_state', ('unexplained_state: %s; it is drift, not compliance: nothing is changed%s' % (
+            drift, ': set allow_disruptive (acceptance_allow_disruptive: true) to take it through lock, verify, accept'
+            if state == 'run' and wanted == 'tcb' else '; find out who set it'))
     if state == 'unknown':
         return 'refused', '%s: its TDISP state cannot be read (%s); fix the device or the kernel before the policy can act' % (
             bdf, '; '.join('%s: %s' % kv for kv in sorted((device.get('unknown') or {}).items())) or 'no reason given')
@@ -301,7 +369,7 @@ def _summary(plan: Mapping[str, t.Any]) -> dict[str, t.Any]:
     return {'actions': counts, 'outcomes': outcomes, 'verdicts': statuses,
             'contraindicated': statuses.get('contraindicated', 0),
             'rejected': counts['rejected'],
-            'pending': counts['lock_and_verify'] + counts['relock_and_verify'], 'refused': counts['refused'] + counts['abandon'],
+            'pending': counts['lock_and_verify'] + counts['relock_and_verify'], 'refused': sum(counts[a] for a in REFUSING),
             'changes': len(touched)}
 
 
@@ -315,12 +383,17 @@ def version_key(version: str) -> tuple[t.Any, ...]:
 
 def summarize(host: str, policy: Mapping[str, t.Any], facts: Mapping[str, t.Any], plan: Mapping[str, t.Any],
               found: Mapping[str, Mapping[str, t.Any]], check_mode: bool, failure: t.Optional[str], changed: bool,
-              calls: Sequence[str] = ()) -> dict[str, t.Any]:
+              calls: Sequence[str] = (), outcomes: t.Optional[Mapping[str, Mapping[str, t.Any]]] = None,
+              run_id: t.Optional[str] = None) -> dict[str, t.Any]:
     """The per-host summary (``tdisp_acceptance_summary``) that the rollout gate and reports read.
 
     ``facts``: the last ``tdisp_device_info`` result; ``plan``: the last :func:`step` result (empty
-    when the run stopped before planning); ``found``: each device's state as the run found it.
+    when the run stopped before planning); ``found``: each device's state as the run found it;
+    ``outcomes``: per device what the modules reported (``converged`` from their final re-read,
+    ``evidence_changed``, ``recovered``, ``failed``, ``msg``). A device's ``converged`` is the
+    module's when it reported one, never the plan's.
     """
+    outcomes = outcomes or {}
     by_bdf = {d['bdf']: d for d in facts.get('devices') or [] if isinstance(d, Mapping)}
     expected: list[dict[str, t.Any]] = []
     if by_bdf:
@@ -346,6 +419,10 @@ def summarize(host: str, policy: Mapping[str, t.Any], facts: Mapping[str, t.Any]
                                                      'generation': verdict.get('generation'), 'reasons': verdict.get('reasons')},
             'exempt': d['exempt'],
         })
+        done = outcomes.get(d['bdf']) or {}
+        devices[-1].update({k: done[k] for k in ('converged', 'evidence_changed', 'recovered', 'unverified') if k in done})
+        if done.get('failed'):
+            devices[-1]['failed'] = done.get('msg') or 'failed'
     notes = []
     for d in devices:
         if d['verdict'] is not None and d['verdict']['status'] == 'contraindicated':
@@ -357,8 +434,17 @@ def summarize(host: str, policy: Mapping[str, t.Any], facts: Mapping[str, t.Any]
         notes.append('%s: %s' % (host, f.get('reason')))
     counts = dict(plan.get('summary') or {})
     refused = [dict(r, host=host) for r in plan.get('refused') or []]
+    for d in devices:
+        if d.get('evidence_changed'):
+            # The evidence moved between verification and trust: the device was not raised (or was lowered again).
+            refused.append({'bdf': d['bdf'], 'rule': d['rule'], 'kind': 'evidence_changed', 'host': host,
+                            'reason': '%s: evidence_changed: its evidence moved after it was verified; it is not trusted: %s'
+                                      % (d['bdf'], d.get('failed') or 'the module lowered it again')})
+        elif d.get('failed'):
+            refused.append({'bdf': d['bdf'], 'rule': d['rule'], 'kind': 'failed', 'host': host, 'reason': '%s: %s' % (d['bdf'], d['failed'])})
     converged = (failure is None and bool(plan) and not refused and counts.get('pending', 1) == 0
-                 and (not check_mode or counts.get('changes', 1) == 0))
+                 and (not check_mode or counts.get('changes', 1) == 0)
+                 and all(d.get('converged') is not False for d in devices))
     return {
         'host': host,
         'policy_version': plan.get('policy_version') or policy.get('version'),
@@ -370,6 +456,7 @@ def summarize(host: str, policy: Mapping[str, t.Any], facts: Mapping[str, t.Any]
         'contraindicated': counts.get('contraindicated', 0) + counts.get('rejected', 0),
         'counts': counts,
         'module_calls': list(calls),
+        'run_id': run_id,
         'devices': devices,
         'refused': refused,
         'rejected': list(plan.get('rejected') or []),

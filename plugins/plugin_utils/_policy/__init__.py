@@ -33,15 +33,17 @@ from __future__ import annotations
 
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.classify import audit, check_expected
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.decide import plan
+from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.match import identity_problem
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.model import (
     DRIFT_KINDS,
     IMPLICIT_DEFAULT,
     Policy,
     PolicyError,
 )
+from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.records import acceptance_of, unexplained
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.schema import ensure, validate, validated_dict
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.selection import preflight, revoke_plan, select
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.verify import verify_host
 
-__all__ = ['DRIFT_KINDS', 'IMPLICIT_DEFAULT', 'Policy', 'PolicyError', 'audit', 'check_expected', 'ensure', 'plan', 'preflight', 'revoke_plan', 'select',
-           'validate', 'validated_dict', 'verify_host']
+__all__ = ['DRIFT_KINDS', 'IMPLICIT_DEFAULT', 'Policy', 'PolicyError', 'acceptance_of', 'audit', 'check_expected', 'ensure', 'identity_problem',
+           'plan', 'preflight', 'revoke_plan', 'select', 'unexplained', 'validate', 'validated_dict', 'verify_host']

@@ -30,6 +30,7 @@ from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.model import (
     rank,
     trust_name,
 )
+from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.records import acceptance_of, unexplained
 
 # ---- inventory completeness ------------------------------------------------------------------------------------
 
@@ -181,6 +182,7 @@ def _ledger(ledger: t.Any, errors: list[str]) -> dict[str, dict[str, t.Any]]:
         rejected = record.get('rejected')
         out[bdf] = {'level': level, 'generation': generation, 'policy_version': record.get('policy_version', applied),
                     'rejected': rejected if isinstance(rejected, t.Mapping) else None}
+        out[bdf].update({k: record[k] for k in ('acceptance', 'journal') if isinstance(record.get(k), t.Mapping)})
     return out
 
 
@@ -191,6 +193,15 @@ def _drift(device: Device, decision: dict[str, t.Any], record: t.Optional[dict[s
     want = decision['outcome']['trust']
     state, level = device.get('tdisp_state'), device.get('trust_level')
     record = record or {'level': None, 'generation': None, 'policy_version': None, 'rejected': None}
+    strange = match.identity_problem(device)
+    if strange:
+        drift['unknown_identity'].append('its identity cannot be read (%s), so no rule can be said to match it; the decision shown '
+                                         'is not to be believed: fix the device or the kernel' % strange)
+        return dict(drift)
+    # Only where the policy would take the device as accepted; elsewhere RUN or tcb is drift already (accepted_not_allowed).
+    why = decision.get('rule_trust') == 'tcb' and unexplained(device, record)
+    if why:
+        drift['unexplained_state'].append('%s; it is not compliance, whatever the kernel files say' % why)
     unreadable = _evidence_unreadable(device) if decision['evidence']['required'] and state in _LOCKED_STATES else None
     if unreadable:
         # Not a verdict on the device: its evidence could not be read, so nothing that needs the
@@ -232,9 +243,10 @@ def _drift(device: Device, decision: dict[str, t.Any], record: t.Optional[dict[s
         drift['wrong_trust_level'].append('%s trust %s; the device is at %s' % (by, want, shown))
     evidence = device.get('evidence') if isinstance(device.get('evidence'), t.Mapping) else {}
     _trust_reset(drift, record, level)
-    if record['generation'] is not None and evidence.get('generation') != record['generation']:
+    accepted = record['generation'] if record['generation'] is not None else acceptance_of(device, record).get('generation')
+    if is_int(accepted) and evidence.get('generation') != accepted:
         drift['evidence_changed'].append('the evidence generation is now %s, the ledger accepted generation %s; verify and accept again'
-                                         % (evidence.get('generation'), record['generation']))
+                                         % (evidence.get('generation'), accepted))
     was_accepted = state == 'run' or level == 'tcb' or record['level'] == 'tcb' or record['generation'] is not None
     required = decision['evidence']['required']
     if was_accepted and required and decision['evidence']['ok'] is False:

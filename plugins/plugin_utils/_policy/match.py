@@ -67,6 +67,28 @@ _SHAPES['tsm'] = (r'tsm[0-9]+', "'tsm' and a number, e.g. 'tsm1'")
 _BDF_SHAPE = "domain:bus:device.function in lower-case hex, e.g. '0000:41:00.0'"  # the ABI layer's is_bdf decides
 _HEX_FIELDS = ('vendor', 'device', 'subsystem_vendor', 'subsystem_device', 'class', 'bdf')
 
+# The identity a rule selects by; unreadable or malformed, no rule can be trusted to have matched.
+IDENTITY_FIELDS = ('vendor', 'device', 'class', 'subsystem_vendor', 'subsystem_device')
+
+
+def identity_problem(device: t.Mapping[str, t.Any]) -> t.Optional[str]:
+    """Why the device's identity attributes cannot be believed (unreadable or malformed), or None.
+
+    A device like that must not fall to the default rule (or any rule) silently: the planner and
+    the audit report it as ``unknown_identity``. An absent ``subsystem_*`` attribute is no problem."""
+    unknown = device.get('unknown') if isinstance(device.get('unknown'), t.Mapping) else {}
+    problems = []
+    for name in IDENTITY_FIELDS:
+        value = device.get(name)
+        if name in unknown and not (name.startswith('subsystem_') and unknown[name] == 'missing' and value is None):
+            problems.append('%s: %s' % (name, unknown[name]))
+        elif value is None and not name.startswith('subsystem_'):
+            problems.append('%s: not read' % name)
+        elif value is not None and (not isinstance(value, str) or not re.fullmatch(_SHAPES[name][0], value)):
+            problems.append('%s: malformed %r' % (name, value))
+    return '; '.join(problems) or None
+
+
 # pci_mode of a guest-side TSM (kernel-abi.md 1b).
 _GUEST_TSM_MODE = 'devsec'
 
@@ -271,6 +293,10 @@ def _build_jmespath(expr: t.Any, where: str, errors: list[str], warnings: list[s
     if not HAS_JMESPATH:
         errors.append('%s: %s' % (where, JMESPATH_MISSING))
         return None
+    too_big = _size_problem(expr)
+    if too_big:
+        errors.append('%s: %s' % (where, too_big))
+        return None
     try:
         compiled = jmespath.compile(expr)
     except jmespath_exceptions.JMESPathError as err:
@@ -290,6 +316,31 @@ def _build_jmespath(expr: t.Any, where: str, errors: list[str], warnings: list[s
         return Matcher('match', expression=expr, compiled=compiled)
     constraints, never_reason = analysed
     return Matcher('match', expression=expr, compiled=compiled, constraints=constraints, never_reason=never_reason)
+
+
+MAX_EXPRESSION = 4096    # characters of one match expression
+MAX_NESTING = 32         # brackets, parentheses and braces open at once in one match expression
+
+
+def _size_problem(expr: str) -> t.Optional[str]:
+    """Why ``expr`` is beyond the size limits (checked before it is compiled), or None."""
+    if len(expr) > MAX_EXPRESSION:
+        return 'is %d characters long, more than the limit of %d; split the rule or use plain fields' % (len(expr), MAX_EXPRESSION)
+    depth = deepest = 0
+    quote = None
+    for char in expr:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in '\'`"':
+            quote = char
+        elif char in '([{':
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ')]}':
+            depth -= 1
+    if deepest > MAX_NESTING:
+        return 'nests %d levels deep, more than the limit of %d; simplify the expression' % (deepest, MAX_NESTING)
+    return None
 
 
 _CURRENT_CONTEXT = {'comparator', 'and_expression', 'or_expression', 'not_expression', 'function_expression',

@@ -28,7 +28,7 @@ IMPLICIT_DEFAULT = 'implicit-default'
 
 # Drift kinds of the audit; exemptions may name them.
 DRIFT_KINDS = ('not_accepted', 'accepted_not_allowed', 'trust_reset', 'evidence_changed', 'evidence_unreadable', 'manifest_expired',
-               'unexpected_device', 'missing_device', 'duplicate_device', 'wrong_trust_level')
+               'unexpected_device', 'missing_device', 'duplicate_device', 'wrong_trust_level', 'unexplained_state', 'unknown_identity')
 
 _VERSION = re.compile(r'[0-9]+(\.[0-9]+){1,3}(-[0-9A-Za-z][0-9A-Za-z.-]*)?')
 _ID = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,63}')

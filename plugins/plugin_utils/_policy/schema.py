@@ -17,6 +17,7 @@ import difflib
 import typing as t
 
 from ansible_collections.coco.tdisp.plugins.module_utils._abi import trust as _abi_trust
+from ansible_collections.coco.tdisp.plugins.module_utils._evidence.interface_report import INTERFACE_INFO_BITS
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy import match
 from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.model import (
     DRIFT_KINDS,
@@ -46,6 +47,12 @@ from ansible_collections.coco.tdisp.plugins.plugin_utils._policy.model import (
 # The collection's trust vocabulary, lowest first: the one table of the ABI layer (DESIGN.md
 # "Trust vocabulary"); the policy needs only the names and their order.
 TRUST_LEVELS: tuple[str, ...] = tuple(_abi_trust.LEVELS)
+
+# require.interface: the INTERFACE_INFO flags and the scalar fields of the parsed interface report.
+INTERFACE_KEYS: tuple[str, ...] = tuple(name for name, _bit in INTERFACE_INFO_BITS) + (
+    'msix_message_control', 'lnr_control', 'tph_control', 'mmio_range_count', 'length', 'device_specific_info')
+# Size limits, checked before anything is parsed: a policy beyond them is a mistake or an attack.
+MAX_RULES = 1000        # (the limits of one match expression are match.MAX_EXPRESSION and match.MAX_NESTING)
 
 
 def ensure(policy: t.Any, manifests: t.Optional[t.Mapping[str, t.Any]] = None) -> Policy:
@@ -159,11 +166,19 @@ def _check_id(entry: t.Mapping[str, t.Any], where: str, seen: dict[str, int], se
 def _rules(raw: t.Mapping[str, t.Any], manifests: t.Optional[t.Mapping[str, t.Any]], errors: list[str], warnings: list[str]) -> list[Rule]:
     rules: list[Rule] = []
     seen: dict[str, int] = {}
-    for index, entry in enumerate(_list(raw, 'rules', errors, required=True)):
+    entries = _list(raw, 'rules', errors, required=True)
+    if len(entries) > MAX_RULES:
+        errors.append('%s.rules: has %d rules, more than the limit of %d; group devices with globs or lists' % (P, len(entries), MAX_RULES))
+        return rules
+    for index, entry in enumerate(entries):
         if not isinstance(entry, t.Mapping):
             errors.append('%s.rules[%d]: must be a mapping (id, match or fields, trust, ...), got %s' % (P, index, type(entry).__name__))
             continue
-        rule = _rule(index, entry, manifests, seen, errors, warnings)
+        try:
+            rule = _rule(index, entry, manifests, seen, errors, warnings)
+        except RecursionError:
+            rule = None
+            errors.append('%s: is nested too deeply to check; simplify it (at most %d levels)' % (_label('rules', index, entry), match.MAX_NESTING))
         if rule is not None:
             rules.append(rule)
     return rules
@@ -240,6 +255,10 @@ def _require(entry: t.Mapping[str, t.Any], where: str, manifests: t.Optional[t.M
                 errors.append('%s.interface: %r is not a field name' % (where, key))
             elif value is None or isinstance(value, (t.Mapping, list)):
                 errors.append('%s.interface.%s: must be a scalar (true/false, a number or a string), got %r' % (where, key, value))
+            elif key not in INTERFACE_KEYS:
+                close = difflib.get_close_matches(key, INTERFACE_KEYS, n=1)
+                errors.append('%s.interface: unknown key %r;%s known keys: %s' % (
+                    where, key, ' did you mean %s?' % close[0] if close else '', ', '.join(INTERFACE_KEYS)))
     if len(errors) != count:
         return None
     return Requirement(manifest=manifest, min_status=min_status, interface=dict(interface))

@@ -16,6 +16,7 @@ from ..kernel import Fleet, Host, module_params
 from ..views.sysfs_nodes import File, dev_path
 from ..views.sysfs_tree import SysfsView
 from .evidence import clear_fault, set_fault
+from .process import kill_armed, stall_armed
 
 DEFAULT_GARBAGE = b"\xde\xad\xbe\xef\n"
 
@@ -32,6 +33,8 @@ FAULTS: dict[str, tuple[bool, str]] = {
     "write-errno": (False, "write-errno ATTR ERRNO [COUNT|all] | write-errno ATTR clear"),
     "evidence": (False, "evidence KIND [VALUE|clear]"),
     "modprobe": (False, "modprobe MODULE [PARAM=VALUE...] | modprobe -r MODULE"),
+    "kill": (False, "kill SIGNAL NAME (armed by the file NAME in process.arm_dir())"),
+    "stall": (False, "stall SECONDS NAME (armed by the file NAME in process.arm_dir())"),
 }
 
 
@@ -184,6 +187,14 @@ def _run(fleet: Fleet, h: Host, bdf: Optional[str], fault: str, args: list, resu
             h.modprobe_remove(args[1])
         else:
             h.modprobe(args[0], module_params(args[1:]))
+    elif fault == "kill":
+        kill_armed(args, result)
+        if result.get("armed"):
+            fleet.record(h.name, None, "killed", name=args[1], pgid=result["pgid"], signal=result["signal"])
+    elif fault == "stall":
+        stall_armed(args, result)
+        if result.get("armed"):
+            fleet.record(h.name, None, "stalled", name=args[1], seconds=result["seconds"])
 
 
 def _evidence_fault(h: Host, bdf: Optional[str], args: list) -> None:

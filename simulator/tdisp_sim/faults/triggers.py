@@ -18,7 +18,12 @@ from .registry import apply_fault
 # Trigger event names (scenario "triggers: on:") derived from the event log.
 _TDISP_TRIGGER = {LOCKED: "lock", RUN: "accept", UNLOCKED: "unlock", ERROR: "error"}
 TRIGGER_EVENTS = ("lock", "accept", "unlock", "error", "bind", "unbind", "connect", "disconnect",
-                  "trust", "trust_policy", "module_trust", "generation", "remove", "add")
+                  "trust", "trust_policy", "module_trust", "generation", "remove", "add",
+                  "evidence_validate")
+# Events that no sysfs store settles (the evidence endpoint's): their triggers fire at once, so that
+# a kill on evidence_validate (which a module asks right before it accepts or raises trust) lands
+# before that write, not after it.
+_UNSETTLED = ("evidence_validate",)
 
 
 @dataclass(slots=True)
@@ -63,6 +68,9 @@ class TriggerRunner:
             if t.matches(host, entry["bdf"], key):
                 t.fired += 1
                 self._pending.append((t, host, entry["bdf"]))
+        if key in _UNSETTLED and self._pending:
+            with self.fleet.lock:
+                self.fire()
 
     def fire(self) -> None:
         """Settle hook: inject the faults of triggers matched since the last call (after the store

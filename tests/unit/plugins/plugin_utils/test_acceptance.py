@@ -20,6 +20,9 @@ MANIFESTS = {'eg100-96.00': manifest_for(GOOD, CHAIN)}
 TAMPERED = make_evidence(CHAIN, [Block(2, 'mutable_firmware', digest_of('implant'))
                                  if b.index == 2 else b for b in default_blocks()], generation=7)
 
+# The accept entry of the GPU at 0000:41:00.0 with GOOD evidence: generation and leaf identity pinned.
+ACCEPT_41 = {'bdf': '0000:41:00.0', 'state': 'run', 'generation': 7, 'identity': GOOD['objects']['cert0']['digest']}
+
 POLICY = {
     'version': '2026.11.1',
     'default': 'reject',
@@ -71,7 +74,7 @@ def test_an_unlocked_device_the_policy_wants_in_the_tcb_is_locked_first_and_noth
 
 def test_a_locked_device_with_verified_evidence_is_accepted_with_its_generation_pinned_then_trusted():
     r = step([gpu(state='locked', evidence=GOOD)])
-    assert r['accept'] == [{'bdf': '0000:41:00.0', 'state': 'run', 'generation': 7}]
+    assert r['accept'] == [ACCEPT_41]
     assert r['trust_after_accept'] == [{'bdf': '0000:41:00.0', 'level': 'tcb'}]
     assert r['verdicts']['0000:41:00.0']['status'] == 'affirming'
     assert r['lock'] == [] and r['unlock'] == []
@@ -140,10 +143,79 @@ def test_the_ledger_can_come_with_the_info_result():
     assert action(r, '0000:41:00.0')['action'] == 'refused'
 
 
-def test_an_accepted_device_without_a_ledger_entry_but_with_trust_below_tcb_gets_tcb():
-    r = step([gpu(state='run', evidence=GOOD, trust_level='blocked')])
+COMMITTED = {'0000:41:00.0': {'generation': 7, 'trust_level': 'blocked',
+                              'acceptance': {'state': 'committed', 'generation': 7, 'identity': None}}}
+
+
+def test_an_accepted_device_with_a_committed_record_but_trust_below_tcb_gets_tcb():
+    r = step([gpu(state='run', evidence=GOOD, trust_level='blocked')], ledger=COMMITTED)
     assert action(r, '0000:41:00.0')['action'] == 'none'
     assert r['trust'] == [{'bdf': '0000:41:00.0', 'level': 'tcb'}]
+
+
+@pytest.mark.parametrize('state, level', [('run', 'blocked'), ('run', 'tcb'), ('unlocked', 'tcb'), ('locked', 'tcb')])
+@pytest.mark.parametrize('where', ['no record', 'pending record', 'info says not committed'])
+def test_run_or_tcb_without_a_committed_record_is_unexplained_and_never_confirmed(state, level, where):
+    """Finding 2: a tcb (or RUN) the collection never set is drift, at every trust ABI, and nothing is written."""
+    dev = gpu(state=state, evidence=GOOD, trust_level=level)
+    ledger = {}
+    if where == 'pending record':
+        ledger = {'0000:41:00.0': {'generation': 7, 'acceptance': {'state': 'pending', 'generation': 7}}}
+    elif where == 'info says not committed':
+        dev['acceptance'] = {'committed': False, 'matches': None, 'generation': None, 'pending_step': None}
+    r = step([dev], ledger=ledger)
+    d = action(r, '0000:41:00.0')
+    assert d['action'] == 'unexplained_state', d
+    assert 'no committed acceptance record' in d['action_reason']
+    assert not any(r[k] for k in ('lock', 'relock', 'accept', 'unlock', 'trust', 'trust_after_accept'))
+    assert [x['kind'] for x in r['refused']] == ['unexplained_state'] and r['summary']['refused'] == 1
+
+
+def test_an_unexplained_run_device_goes_through_relock_when_disruption_is_allowed():
+    r = step([gpu(state='run', evidence=GOOD, trust_level='tcb')], ledger={}, allow_disruptive=True)
+    assert action(r, '0000:41:00.0')['action'] == 'relock_and_verify'
+    assert r['relock'] == [{'bdf': '0000:41:00.0', 'state': 'locked'}]
+
+
+def test_an_unfinished_accept_whose_evidence_still_verifies_is_finished_at_the_verified_generation():
+    dev = gpu(state='run', evidence=GOOD, trust_level='adversary')
+    dev['acceptance'] = {'committed': False, 'matches': None, 'generation': 7, 'pending_step': 'accept'}
+    r = step([dev])
+    assert action(r, '0000:41:00.0')['action'] == 'recover'
+    assert r['accept'] == [ACCEPT_41]
+    assert r['trust_after_accept'] == [{'bdf': '0000:41:00.0', 'level': 'tcb'}]
+    # ... but not when the evidence no longer verifies: drift, nothing written
+    bad = dict(gpu(state='run', evidence=TAMPERED), acceptance=dev['acceptance'])
+    r = step([bad])
+    assert action(r, '0000:41:00.0')['action'] == 'unexplained_state' and not r['accept']
+
+
+def test_the_accept_pins_the_leaf_identity_that_was_verified():
+    identity = GOOD['objects']['cert0']['digest']
+    assert identity.startswith('sha384:')
+    assert step([gpu(state='locked', evidence=GOOD)])['accept'] == [
+        {'bdf': '0000:41:00.0', 'state': 'run', 'generation': 7, 'identity': identity}]
+
+
+@pytest.mark.parametrize('field, unknown, value', [
+    ('vendor', "unexpected value '\\xde\\xad'", None), ('vendor', None, '0xzz'), ('class', 'EIO', None), ('device', None, None)])
+def test_a_device_whose_identity_cannot_be_read_never_falls_to_a_rule(field, unknown, value):
+    """Finding 9: a garbled vendor does not move a GPU to the default rule silently."""
+    dev = gpu(state='unlocked')
+    dev[field] = value
+    if unknown:
+        dev['unknown'] = {field: unknown}
+    r = step([dev])
+    d = action(r, '0000:41:00.0')
+    assert d['action'] == 'unknown_identity' and field in d['action_reason'], d
+    assert [x['kind'] for x in r['refused']] == ['unknown_identity']
+    assert not any(r[k] for k in ('lock', 'relock', 'accept', 'unlock', 'trust', 'trust_after_accept'))
+
+
+def test_an_absent_subsystem_id_is_no_identity_problem():
+    dev = virtio()
+    dev.update(subsystem_vendor=None, subsystem_device=None, unknown={'subsystem_vendor': 'missing', 'subsystem_device': 'missing'})
+    assert action(step([dev]), '0000:00:03.0')['action'] == 'set_trust'
 
 
 def test_devices_outside_tdisp_only_get_their_trust_level():
@@ -182,7 +254,7 @@ def test_a_device_whose_state_cannot_be_read_is_never_acted_on():
 
 def test_without_a_trust_abi_acceptance_still_happens_but_no_level_is_written():
     r = step([gpu(state='locked', evidence=GOOD, trust_abi='none', trust_level=None)])
-    assert r['accept'] == [{'bdf': '0000:41:00.0', 'state': 'run', 'generation': 7}]
+    assert r['accept'] == [ACCEPT_41]
     assert r['trust_after_accept'] == [] and r['trust'] == []
 
 
@@ -294,3 +366,11 @@ def test_the_summary_gate_notes_name_contraindicated_kept_out_and_missing_device
     assert s['contraindicated'] == 1
     assert any('contraindicated evidence against eg100-96.00 (rule gpu-tcb)' in n for n in s['gate_notes'])
     assert any('expected[0] (id gpus)' in n for n in s['gate_notes'])
+
+
+def test_a_committed_record_whose_evidence_moved_is_a_lost_run_not_a_confirmation():
+    dev = dict(gpu(state='run', evidence=dict(GOOD, generation=8), trust_level='tcb'),
+               acceptance={'committed': True, 'matches': False, 'generation': 7, 'pending_step': None})
+    d = action(step([dev]), '0000:41:00.0')
+    assert d['action'] == 'refused' and 'generation 7 -> 8' in d['action_reason']
+    assert action(step([dev], allow_disruptive=True), '0000:41:00.0')['action'] == 'relock_and_verify'

@@ -305,3 +305,30 @@ def test_unreadable_evidence_still_shows_a_trust_reset() -> None:
     device = h100(state='run', level='blocked')
     device['evidence'] = {'errors': [{'object': '*', 'msg': 'EPERM'}]}
     assert kinds(run([device, virtio()], verdicts={})) == ['evidence_unreadable', 'trust_reset']
+
+
+@pytest.mark.parametrize('abi', ['trust', 'module_param', 'trust_policy'])
+def test_tcb_without_a_committed_record_is_unexplained_at_every_trust_abi(abi: str) -> None:
+    """Finding 2: garbage reading 3 on trust (no acceptance record in the ledger) is drift, not compliance."""
+    device = dict(h100(state='unlocked', level='tcb'), trust_abi=abi)
+    result = run([device, virtio()], ledger={})
+    assert 'unexplained_state' in kinds(result), result['findings']
+    assert 'no committed acceptance record' in finding(result, 'unexplained_state')['reason']
+    assert 'compliant' not in kinds(result)
+
+
+def test_run_with_a_pending_record_only_is_unexplained_and_a_committed_one_is_compliant() -> None:
+    pending = {'0000:41:00.0': {'trust_level': 'tcb', 'generation': 7, 'acceptance': {'state': 'pending', 'generation': 7},
+                                'journal': {'step': 'accept', 'phase': 'intent'}}}
+    result = run([h100(), virtio()], ledger=pending)
+    assert kinds(result) == ['unexplained_state'] and 'an unfinished accept' in finding(result, 'unexplained_state')['reason']
+    committed = {'0000:41:00.0': dict(pending['0000:41:00.0'], acceptance={'state': 'committed', 'generation': 7}, journal={})}
+    assert kinds(run([h100(), virtio()], ledger=committed)) == ['compliant']
+    info = dict(h100(), acceptance={'committed': True, 'matches': False, 'generation': 6})
+    assert kinds(run([info, virtio()], ledger={})) == ['evidence_changed']
+
+
+def test_a_device_whose_identity_cannot_be_read_is_reported_not_defaulted() -> None:
+    garbled = dict(h100(state='unlocked', level='adversary'), vendor=None, unknown={'vendor': "unexpected value 'xx'"})
+    result = run([garbled, virtio()], ledger={})
+    assert kinds(result) == ['unknown_identity'] and 'vendor' in finding(result, 'unknown_identity')['reason']
