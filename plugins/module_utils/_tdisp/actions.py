@@ -20,6 +20,7 @@ take its outcome.
 
 from __future__ import annotations
 
+import abc
 import errno as _errno
 import typing as t
 
@@ -38,7 +39,7 @@ Facts = t.Dict[str, t.Any]
 _REREAD = 're-read the device with tdisp_device_info and check the kernel log'
 
 
-class Action:
+class Action(abc.ABC):
     """One step of a device plan."""
 
     kind = ''
@@ -72,8 +73,9 @@ class Action:
     def fail(self, exc: TdispError) -> None:
         self.extra['error'] = str(exc)
 
-    def run(self, engine: 'Engine', out: 'Outcome') -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def run(self, engine: 'Engine', out: 'Outcome') -> None:
+        """Each kind implements it."""
 
     def predict(self, facts: Facts, unknown: t.Dict[str, str]) -> None:
         """Change ``facts`` as the kernel's rules say a successful run would."""

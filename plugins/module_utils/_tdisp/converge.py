@@ -12,6 +12,7 @@ read again.
 
 from __future__ import annotations
 
+import abc
 import typing as t
 
 from ansible_collections.coco.tdisp.plugins.module_utils._errors import TdispError
@@ -21,13 +22,14 @@ from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.binding import E
 from ansible_collections.coco.tdisp.plugins.module_utils._tdisp.engine import Engine, Outcome
 
 
-class Planner:
+class Planner(abc.ABC):
     """What a module plans; the driver calls these in order."""
 
     attribute = ''   # the attribute a missing device is refused under
 
-    def plan(self, engine: Engine, out: Outcome, dev: Device) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def plan(self, engine: Engine, out: Outcome, dev: Device) -> None:
+        """Each kind implements it."""
 
     def plan_together(self, engine: Engine, outcomes: t.Sequence[Outcome], refusals: t.List[TdispError]) -> None:
         """After every device was planned: the plans that span devices."""
