@@ -22,7 +22,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
         || { tail -30 build/compat-env.log; exit 1; }
     echo "$want" > "$stamp"
 fi
-# Not `| head -1`: under pipefail, head closing the pipe early makes ansible exit 250 (BrokenPipe).
+# The version from Python, not by cutting the first line of `ansible --version`: under pipefail a reader that closes the pipe early makes ansible exit 250 (BrokenPipe).
 "$venv/bin/python" -c "import ansible.release as r; print(\"compat: ansible-core\", r.__version__)"
 
 echo "compat: controller unit tests on $("$venv/bin/python" --version)"
